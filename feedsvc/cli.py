@@ -1,0 +1,126 @@
+"""The `feedsvc` command: serve, check, build, new."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+from .text import slugify
+
+items_option = click.option("--items", "items_dir", type=click.Path(path_type=Path),
+                            help="Items folder (default: ./items, or FEEDSVC_ITEMS_DIR).")
+config_option = click.option("--config", "config_file", type=click.Path(path_type=Path),
+                             help="Settings file (default: ./feedsvc.toml if present).")
+
+
+def _settings(config_file: Path | None, **overrides) -> Settings:
+    try:
+        settings = load_settings(config_file, **overrides)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+    if not Path(settings.items_dir).is_dir():
+        raise click.UsageError(f"items folder {settings.items_dir} does not exist "
+                               "(pass --items DIR or set FEEDSVC_ITEMS_DIR)")
+    return settings
+
+
+@click.group()
+@click.version_option(package_name="feedsvc")
+def main():
+    """Publish a folder of article files as Atom, RSS and JSON feeds and HTML pages."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@items_option
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option("--base-url", help="Public URL of the site; every absolute URL starts with it "
+              "(default: http://HOST:PORT/).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Server processes; each holds its own index of the items.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def serve(items_dir, config_file, host, port, base_url, workers, access_log):
+    """Run the production HTTP server (granian) on the items folder."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    if base_url is None and "base_url" not in _configured(config_file):
+        base_url = f"http://{host}:{port}/"
+    settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
+    # Workers build their own app from the environment: hand the settings over there.
+    os.environ["FEEDSVC_ITEMS_DIR"] = str(Path(settings.items_dir).resolve())
+    os.environ["FEEDSVC_BASE_URL"] = settings.base_url
+    if config_file is not None:
+        os.environ["FEEDSVC_CONFIG"] = str(Path(config_file).resolve())
+    click.echo(f"feedsvc: serving {settings.items_dir} at {settings.base_url} "
+               f"(listening on {host}:{port})", err=True)
+    Granian(
+        "feedsvc.web:create_app",
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=host,
+        port=port,
+        workers=workers,
+        log_access=access_log,
+    ).serve()
+
+
+def _configured(config_file: Path | None) -> set[str]:
+    """Setting names given explicitly by the config file or the environment."""
+    names = {key[len("FEEDSVC_"):].lower() for key in os.environ if key.startswith("FEEDSVC_")}
+    path = Path(config_file or os.environ.get("FEEDSVC_CONFIG") or "feedsvc.toml")
+    if path.is_file():
+        import tomllib
+        try:
+            names |= set(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            pass  # load_settings reports it
+    return names
+
+
+@main.command()
+@items_option
+@config_option
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check(items_dir, config_file, strict):
+    """Report every item that cannot be published, and what readers will suffer."""
+    from .store import Store
+
+    logging.getLogger("feedsvc").setLevel(logging.ERROR)
+    settings = _settings(config_file, items_dir=items_dir)
+    store = Store(settings)
+    snapshot = store.snapshot
+    for problem in snapshot.problems:
+        click.echo(str(problem))
+    errors = sum(1 for p in snapshot.problems if p.severity == "error")
+    warnings = len(snapshot.problems) - errors
+    click.echo(f"{len(snapshot.items)} published, {errors} error(s), {warnings} warning(s)")
+    sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+@main.command()
+@click.argument("title")
+@items_option
+@config_option
+def new(title, items_dir, config_file):
+    """Create a new Markdown item with front matter, ready to edit."""
+    settings = _settings(config_file, items_dir=items_dir)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    slug = slugify(title)
+    if not slug:
+        raise click.UsageError("the title needs at least one letter or digit")
+    path = Path(settings.items_dir) / f"{now:%Y-%m-%d}-{slug}.md"
+    if path.exists():
+        raise click.UsageError(f"{path} already exists")
+    quoted = title.replace("\\", "\\\\").replace('"', '\\"')
+    path.write_text(f'---\ntitle: "{quoted}"\ndate: {now.isoformat()}\ntags: []\n'
+                    f'summary: ""\n---\n\nWrite here.\n', encoding="utf-8")
+    click.echo(path)

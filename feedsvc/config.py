@@ -1,0 +1,111 @@
+"""Settings: defaults, then `feedsvc.toml`, then `FEEDSVC_*` environment variables.
+
+Every setting has a default, so `feedsvc serve` works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+CONFIG_FILE = "feedsvc.toml"
+ENV_PREFIX = "FEEDSVC_"
+
+
+class ConfigError(Exception):
+    """A setting the user gave cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    title: str = "feedsvc"
+    subtitle: str = "Articles published with feedsvc"
+    author: str = "feedsvc"
+    author_email: str = ""
+    author_uri: str = ""
+    base_url: str = "http://127.0.0.1:8000/"
+    items_dir: Path = Path("items")
+    feed_size: int = 20
+    page_size: int = 20
+    language: str = "en"
+    # RFC 4151 tag: URIs are `tag:<authority>,<date>:<specific>`. The authority defaults to the
+    # base URL's host; the date must be one on which the site owned it. Set both once and never
+    # change them: every entry id is built from them.
+    tag_authority: str = ""
+    tag_date: str = "2026-01-01"
+    hubs: tuple[str, ...] = ()
+    feed_max_age: int = 300
+    page_max_age: int = 300
+    archive_max_age: int = 86400
+    max_item_bytes: int = 5_000_000
+    rescan_interval: float = 30.0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def authority(self) -> str:
+        return self.tag_authority or urlsplit(self.base_url).hostname or "localhost"
+
+    def url(self, path: str = "") -> str:
+        """An absolute URL under the configured base URL (never the request's Host)."""
+        return self.base_url + path.lstrip("/")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value):
+    kind = _FIELDS[name].type
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "Path":
+            return Path(value)
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                value = [part for part in value.replace(",", " ").split() if part]
+            return tuple(str(part) for part in value)
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return value
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"setting {name!r}: {error}") from None
+
+
+def _normalize_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"setting 'base_url': {url!r} is not an absolute http(s) URL")
+    return url if url.endswith("/") else url + "/"
+
+
+def load_settings(config_file: Path | None = None, env=None, **overrides) -> Settings:
+    """Defaults < `feedsvc.toml` (or `config_file`) < `FEEDSVC_*` env vars < `overrides`."""
+    env = os.environ if env is None else env
+    values: dict = {}
+    path = Path(config_file or env.get(ENV_PREFIX + "CONFIG") or CONFIG_FILE)
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: {error}") from None
+    elif config_file is not None:
+        raise ConfigError(f"{path}: no such configuration file")
+    for name in _FIELDS:
+        if ENV_PREFIX + name.upper() in env:
+            values[name] = env[ENV_PREFIX + name.upper()]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+
+    extra = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
+    settings = {name: _coerce(name, value) for name, value in values.items()}
+    if "base_url" in settings:
+        settings["base_url"] = _normalize_base_url(settings["base_url"])
+    for name in ("feed_size", "page_size", "max_item_bytes"):
+        if name in settings and settings[name] < 1:
+            raise ConfigError(f"setting {name!r} must be at least 1")
+    return Settings(**settings, extra=extra)

@@ -1,0 +1,89 @@
+"""An item's body as safe HTML for feeds and pages, and a plain-text summary for listings.
+
+Rendering is lazy and cached per item version (an `Item` is immutable, so its identity is its
+version): start-up and listings never pay for Markdown or sanitizing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+import cmarkgfm
+import nh3
+from cmarkgfm.cmark import Options
+
+from .items import Item
+from .text import clean_text
+
+SUMMARY_LENGTH = 280
+# cmark-gfm is a CommonMark superset (tables, strikethrough, autolinks). Raw HTML passes through
+# here because nh3 sanitizes everything afterwards with an allow-list.
+_CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SMART
+_URL_SCHEMES = {"http", "https", "mailto"}
+# Elements whose content is code or chrome, not text: dropped with their content.
+_DROP_WITH_CONTENT = {"script", "style", "template", "iframe", "object", "embed", "noscript",
+                      "svg", "math", "title", "textarea", "select"}
+_TAGS = set(nh3.ALLOWED_TAGS) - {"center", "strike", "tt", "acronym"} | {"picture", "source",
+                                                                          "video", "audio"}
+_ATTRIBUTES = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "source": {"src", "type", "media"},
+    "video": {"src", "poster", "controls", "width", "height"},
+    "audio": {"src", "controls"},
+    "time": {"datetime"},
+    "th": {"scope", "colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+    "*": {"lang", "title", "dir"},
+}
+_BLOCK_TAG = re.compile(r"</?(?:p|div|li|ul|ol|h[1-6]|br|blockquote|pre|table|tr|td|th|figure|"
+                        r"figcaption|hr|dl|dt|dd|section|article|aside|header|footer)\b[^>]*>",
+                        re.I)
+_TAG = re.compile(r"<[^>]*>")
+
+
+@lru_cache(maxsize=4096)
+def content_html(item: Item) -> str:
+    """The item body as sanitized HTML with every relative URL made absolute."""
+    return sanitize(raw_html(item), item.url)
+
+
+def raw_html(item: Item) -> str:
+    if item.format == "markdown":
+        return cmarkgfm.github_flavored_markdown_to_html(item.body, options=_CMARK_OPTIONS)
+    if item.format == "text":
+        return text_to_html(item.body)
+    return item.body
+
+
+def text_to_html(text: str) -> str:
+    """Blank-line separated blocks are paragraphs; line breaks inside a block are kept."""
+    blocks = [block.strip("\n") for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return "\n".join("<p>" + "<br>\n".join(html.escape(line.strip()) for line in
+                                            block.split("\n")) + "</p>" for block in blocks)
+
+
+def sanitize(fragment: str, base_url: str) -> str:
+    return clean_text(nh3.clean(
+        fragment,
+        tags=_TAGS,
+        clean_content_tags=_DROP_WITH_CONTENT,
+        attributes=_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        url_relative=("rewrite_with_base", base_url),
+        link_rel="noopener noreferrer",
+    ))
+
+
+@lru_cache(maxsize=16384)
+def summary_text(item: Item) -> str:
+    """The front matter summary, else the start of the body as plain text."""
+    if item.summary:
+        return item.summary
+    text = html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", content_html(item))))
+    text = " ".join(text.split())
+    if len(text) <= SUMMARY_LENGTH:
+        return text
+    cut = text[:SUMMARY_LENGTH].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:.-") + "…"

@@ -1,0 +1,437 @@
+"""The on-disk item format: one file becomes one `Item`, or an `ItemError` naming file and line.
+
+Front matter keys and their aliases follow Jekyll, Hugo and Zola (see DESIGN.md). Everything a
+user can get wrong in a file ends here as an `ItemError`; nothing half-parsed travels on.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Mapping
+from urllib.parse import quote
+
+import yaml
+
+from .config import Settings
+from .text import clean_text, slugify
+
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
+# Lines a scraper saves along with the article; they are page furniture, not text.
+CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
+                "skip to main content"}
+JEKYLL_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
+PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/|$)")
+MIN_YEAR, MAX_YEAR = 1900, 2999
+# A YAML alias can make a tiny document expand into billions of nodes when walked.
+MAX_FRONT_MATTER_NODES = 10_000
+
+ALIASES = {
+    "title": ("title",),
+    "published": ("date", "published", "pubdate"),
+    "updated": ("updated", "lastmod", "last_modified_at", "modified"),
+    "id": ("id",),
+    "slug": ("slug",),
+    "authors": ("author", "authors"),
+    "tags": ("tags", "categories", "category", "keywords"),
+    "summary": ("summary", "description", "excerpt"),
+    "draft": ("draft",),
+    "lang": ("lang", "language"),
+}
+KNOWN_KEYS = {key for keys in ALIASES.values() for key in keys} | {"path", "permalink"}
+
+
+class ItemError(Exception):
+    """A file that cannot be published, and why: `path:line: message`."""
+
+    def __init__(self, path: str, line: int | None, message: str):
+        super().__init__(f"{path}:{line or 1}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    email: str = ""
+    uri: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One published (or scheduled, or draft) article. Identity is its version."""
+
+    path: str  # relative to the items folder, POSIX separators
+    slug: str
+    id: str
+    url: str  # absolute URL of the item's HTML page
+    title: str
+    published: datetime  # timezone-aware, UTC
+    updated: datetime
+    date_source: str  # "front matter", "file name", "path" or "mtime"
+    authors: tuple[Author, ...]
+    tags: tuple[str, ...]
+    summary: str  # plain text; empty when the file gives none
+    body: str
+    format: str  # "markdown", "text" or "html"
+    draft: bool = False
+    lang: str = ""
+    extra: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    warnings: tuple[str, ...] = ()
+
+
+def is_item_path(path: PurePosixPath | Path) -> bool:
+    return path.suffix.lower() in FORMATS and not path.name.startswith(".")
+
+
+def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None) -> Item:
+    """Parse the file at `path` (inside `root`) into an `Item`, or raise `ItemError`."""
+    relpath = path.relative_to(root).as_posix()
+    try:
+        with open(path, "rb") as file:
+            data = file.read(settings.max_item_bytes + 1)
+            mtime = mtime if mtime is not None else _stat_mtime(file)
+    except OSError as error:
+        raise ItemError(relpath, None, f"cannot read: {error.strerror or error}") from None
+    if len(data) > settings.max_item_bytes:
+        raise ItemError(relpath, None,
+                        f"larger than max_item_bytes ({settings.max_item_bytes} bytes)")
+    return parse_item(relpath, data, settings, mtime)
+
+
+def _stat_mtime(file) -> float:
+    return os.fstat(file.fileno()).st_mtime
+
+
+def parse_item(relpath: str, data: bytes, settings: Settings, mtime: float) -> Item:
+    text = _decode(relpath, data)
+    meta, body, body_line = _split_front_matter(relpath, text)
+    return _build_item(relpath, meta, body, body_line, settings, mtime)
+
+
+def _decode(relpath: str, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ItemError(relpath, line, f"not valid {encoding.upper()} text "
+                        f"(byte {error.start}); save the file as UTF-8") from None
+    if "\x00" in text:
+        raise ItemError(relpath, text[: text.index("\x00")].count("\n") + 1,
+                        "contains NUL bytes: a binary file, not text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ItemError(relpath, None, "empty file")
+    return text
+
+
+def _split_front_matter(relpath: str, text: str) -> tuple[dict, str, int]:
+    """Return (front matter, body, line number where the body starts)."""
+    first, _, rest = text.partition("\n")
+    fence = first.rstrip()
+    if fence not in ("---", "+++"):
+        return {}, text, 1
+    lines = rest.split("\n")
+    for index, line in enumerate(lines):
+        if line.rstrip() == fence:
+            source = "\n".join(lines[:index])
+            body = "\n".join(lines[index + 1:])
+            break
+    else:
+        raise ItemError(relpath, 1, f"front matter opened with {fence!r} is never closed")
+    meta = _load_yaml(relpath, source) if fence == "---" else _load_toml(relpath, source)
+    return meta, body, index + 3
+
+
+def _load_yaml(relpath: str, source: str) -> dict:
+    try:
+        meta = yaml.load(source, Loader=_YAML_LOADER)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 2 if mark else 1
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ItemError(relpath, line, f"front matter is not valid YAML: {problem}") from None
+    except (ValueError, OverflowError) as error:  # e.g. a timestamp like 2024-13-45
+        raise ItemError(relpath, 1, f"front matter is not valid YAML: {error}") from None
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ItemError(relpath, 2, "front matter must be a mapping of keys to values")
+    _check_size(relpath, meta)
+    return meta
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_toml(relpath: str, source: str) -> dict:
+    try:
+        return tomllib.loads(source)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match.group(1)) + 1 if match else 1
+        raise ItemError(relpath, line, f"front matter is not valid TOML: {error}") from None
+
+
+def _check_size(relpath: str, meta) -> None:
+    """Refuse front matter that is small on disk but huge in memory (YAML alias bombs)."""
+    budget = MAX_FRONT_MATTER_NODES
+    stack = [meta]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ItemError(relpath, 1, f"front matter has more than "
+                            f"{MAX_FRONT_MATTER_NODES} values (YAML alias expansion?)")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def _pick(meta: dict, name: str):
+    for key in ALIASES[name]:
+        if key in meta and meta[key] is not None:
+            return key, meta[key]
+    return None, None
+
+
+def _build_item(relpath: str, meta: dict, body: str, body_line: int,
+                settings: Settings, mtime: float) -> Item:
+    path = PurePosixPath(relpath)
+    fmt = FORMATS[path.suffix.lower()]
+    warnings = []
+
+    def text_field(name: str) -> str:
+        key, value = _pick(meta, name)
+        if value is None:
+            return ""
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return clean_text(str(value)).strip()
+        raise ItemError(relpath, _key_line(meta, key), f"{key!r} must be text, "
+                        f"not {type(value).__name__}")
+
+    title = text_field("title")
+    title, body = _title_from_body(fmt, title, body)
+    if not title:
+        title = _humanize(_stem_slug(path))
+        warnings.append("no title: using the file name")
+    if not body.strip() and not meta:
+        raise ItemError(relpath, body_line, "no content")
+
+    slug = slugify(text_field("slug") or _stem_slug(path))
+    if not slug:
+        raise ItemError(relpath, _key_line(meta, "slug"),
+                        "slug is empty after removing characters URLs cannot carry")
+
+    published, date_source = _published(relpath, meta, path, mtime)
+    updated = _date_field(relpath, meta, "updated") or published
+    if date_source == "mtime":
+        warnings.append("no date in front matter or file name: using the file's mtime, "
+                        "which changes on every checkout")
+
+    explicit_id = text_field("id")
+    if explicit_id and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", explicit_id):
+        item_id = explicit_id
+    else:
+        specific = quote(explicit_id or slug, safe="/-._~!$&'()*+,;=:@")
+        item_id = f"tag:{settings.authority},{settings.tag_date}:{specific}"
+
+    return Item(
+        path=relpath,
+        slug=slug,
+        id=item_id,
+        url=settings.url("items/" + quote(slug)),
+        title=title,
+        published=published,
+        updated=max(updated, published),
+        date_source=date_source,
+        authors=_authors(relpath, meta),
+        tags=_tags(relpath, meta),
+        summary=text_field("summary"),
+        body=clean_text(body),
+        format=fmt,
+        draft=_draft(relpath, meta),
+        lang=text_field("lang"),
+        extra=MappingProxyType({k: v for k, v in meta.items() if k not in KNOWN_KEYS}),
+        warnings=tuple(warnings),
+    )
+
+
+def _key_line(meta: dict, key) -> int:
+    # Front matter starts on line 2; dicts keep file order, so this is close enough to point at.
+    try:
+        return list(meta).index(key) + 2
+    except ValueError:
+        return 1
+
+
+def _stem_slug(path: PurePosixPath) -> str:
+    stem = path.stem
+    if stem.lower() in ("index", "_index") and path.parent.name:
+        stem = path.parent.name
+    match = JEKYLL_DATE.match(stem)
+    return match.group(4) if match else stem
+
+
+def _humanize(slug: str) -> str:
+    return re.sub(r"[-_]+", " ", slug).strip().capitalize() or slug
+
+
+def _title_from_body(fmt: str, title: str, body: str) -> tuple[str, str]:
+    """Plain text and Markdown carry their title in the first line when front matter doesn't."""
+    if fmt == "text":
+        lines = [line for line in body.split("\n")
+                 if line.strip().lower() not in CHROME_LINES]
+        body = "\n".join(lines).strip("\n")
+        first, _, rest = body.partition("\n")
+        if not title or clean_text(first).strip() == title:
+            return title or clean_text(first).strip(), rest.strip("\n")
+        return title, body
+    if fmt == "markdown" and not title:
+        stripped = body.lstrip("\n")
+        match = re.match(r"#[ \t]+(.+?)[ \t#]*(?:\n|$)", stripped)
+        if match:
+            return clean_text(match.group(1)).strip(), stripped[match.end():]
+    if fmt == "html" and not title:
+        match = re.search(r"<h1\b[^>]*>(.*?)</h1\s*>", body, re.S | re.I)
+        if match:
+            text = re.sub(r"<[^>]*>", "", match.group(1))
+            return clean_text(html.unescape(text)).strip(), body[: match.start()] + body[match.end():]
+    return title, body
+
+
+def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float):
+    value = _date_field(relpath, meta, "published")
+    if value:
+        return value, "front matter"
+    match = JEKYLL_DATE.match(path.stem) or JEKYLL_DATE.match(path.parent.name)
+    if match:
+        return _checked(relpath, 1, _to_datetime(date(*map(int, match.groups()[:3])))), "file name"
+    for key in ("path", "permalink"):
+        value = meta.get(key)
+        match = PATH_DATE.search(value) if isinstance(value, str) else None
+        if match:
+            try:
+                day = date(*map(int, match.groups()))
+            except ValueError:
+                continue
+            return _checked(relpath, _key_line(meta, key), _to_datetime(day)), "path"
+    return datetime.fromtimestamp(int(mtime), timezone.utc), "mtime"
+
+
+def _date_field(relpath: str, meta: dict, name: str) -> datetime | None:
+    key, value = _pick(meta, name)
+    if value is None:
+        return None
+    line = _key_line(meta, key)
+    if isinstance(value, str):
+        parsed = parse_date(value.strip())
+        if parsed is None:
+            raise ItemError(relpath, line, f"{key!r}: cannot read {value[:40]!r} as a date "
+                            "(use e.g. 2024-05-01 or 2024-05-01T09:30:00+02:00)")
+        value = parsed
+    if not isinstance(value, (date, datetime)):
+        raise ItemError(relpath, line, f"{key!r} must be a date, not {type(value).__name__}")
+    return _checked(relpath, line, _to_datetime(value))
+
+
+def parse_date(text: str) -> datetime | date | None:
+    """ISO 8601 / RFC 3339, or Jekyll's `2024-01-05 10:00:00 +0100`."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        pass
+    for pattern in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M %z", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    return None
+
+
+def _to_datetime(value: date | datetime) -> datetime:
+    """Dates without a time are midnight, and without a zone are UTC (documented)."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0, 0))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _checked(relpath: str, line: int, value: datetime) -> datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ItemError(relpath, line, f"date {value.date()} is out of range "
+                        f"({MIN_YEAR}–{MAX_YEAR})")
+    return value
+
+
+def _authors(relpath: str, meta: dict) -> tuple[Author, ...]:
+    key, value = _pick(meta, "authors")
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    authors = []
+    for entry in values:
+        if isinstance(entry, str):
+            name, email = _split_email(entry)
+            authors.append(Author(name=name, email=email))
+        elif isinstance(entry, dict) and isinstance(entry.get("name", ""), str):
+            name = clean_text(str(entry.get("name") or "")).strip()
+            email = clean_text(str(entry.get("email") or "")).strip()
+            uri = clean_text(str(entry.get("uri") or entry.get("url") or "")).strip()
+            if name or email:
+                authors.append(Author(name=name or email, email=email, uri=uri))
+        else:
+            raise ItemError(relpath, _key_line(meta, key), f"{key!r} must be a name, a list "
+                            "of names, or mappings with name/email/uri")
+    return tuple(author for author in authors if author.name)
+
+
+def _split_email(text: str) -> tuple[str, str]:
+    """`Jane Doe <jane@example.com>` -> (name, email)."""
+    text = clean_text(text).strip()
+    match = re.match(r"^(.*?)\s*<([^<>\s]+@[^<>\s]+)>$", text)
+    if match:
+        return match.group(1) or match.group(2), match.group(2)
+    return text, ""
+
+
+def _tags(relpath: str, meta: dict) -> tuple[str, ...]:
+    tags: dict[str, str] = {}
+    for key in ALIASES["tags"]:
+        value = meta.get(key)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            # Jekyll splits a string on spaces; comma lists are the other common spelling.
+            parts = value.split(",") if "," in value else value.split()
+        elif isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            parts = [str(v) for v in value]
+        else:
+            raise ItemError(relpath, _key_line(meta, key),
+                            f"{key!r} must be a list of names or a comma-separated string")
+        for part in parts:
+            tag = " ".join(clean_text(part).split())
+            if tag and slugify(tag):
+                tags.setdefault(slugify(tag), tag)
+    return tuple(tags.values())
+
+
+def _draft(relpath: str, meta: dict) -> bool:
+    value = meta.get("draft", False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "false", "no", ""):
+        return value.strip().lower() in ("true", "yes")
+    raise ItemError(relpath, _key_line(meta, "draft"), "'draft' must be true or false")

@@ -1,0 +1,297 @@
+"""The in-memory index of the items folder, published as immutable `Snapshot`s.
+
+The folder is scanned once at start; afterwards the operating system's file events (through
+watchfiles) say which files changed, and a light periodic rescan (stat only) catches anything
+the events missed. Only changed files are re-parsed. A new `Snapshot` replaces the old one in a
+single assignment, so readers never wait and never see half an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from .config import Settings
+from .items import Item, ItemError, is_item_path, read_item
+from .text import slugify
+
+log = logging.getLogger("feedsvc")
+# How often a torn read (the file changed while we read it) is retried before keeping the
+# last good version.
+READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing `feedsvc check` reports: `path:line: severity: message`."""
+
+    path: str
+    line: int | None
+    severity: str  # "error" or "warning"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line or 1}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    items: tuple[Item, ...]  # published items, newest first
+    by_slug: Mapping[str, Item]
+    by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
+    tag_names: Mapping[str, str]  # slugified tag -> the spelling shown to people
+    problems: tuple[Problem, ...]
+    version: str
+    next_change: datetime | None  # when a scheduled item becomes due
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def updated(self) -> datetime | None:
+        return max((item.updated for item in self.items), default=None)
+
+
+@dataclass(frozen=True)
+class _FileState:
+    key: tuple  # (mtime_ns, size, inode): unchanged key means unchanged file
+    result: Item | ItemError
+
+
+class Store:
+    """Owns the index; `snapshot` is always a complete, consistent view."""
+
+    def __init__(self, settings: Settings, clock=lambda: datetime.now(timezone.utc)):
+        self.settings = settings
+        self.root = Path(settings.items_dir)
+        self.clock = clock
+        self.parse_count = 0  # files parsed so far (tests use it to prove incremental work)
+        self._files: dict[str, _FileState] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.snapshot = self._build()
+        self.refresh()
+
+    # -- scanning ----------------------------------------------------------------------------
+
+    def refresh(self, paths: Iterable[str] | None = None) -> bool:
+        """Re-read what changed (all files, or just `paths`); publish a new snapshot if the
+        visible content changed. Returns whether it did."""
+        with self._lock:
+            if paths is None:
+                found = dict(self._scan())
+                for relpath in set(self._files) - set(found):
+                    del self._files[relpath]
+            else:
+                found = {}
+                for relpath in paths:
+                    key = self._stat_key(self.root / relpath)
+                    if key is None:
+                        self._files.pop(relpath, None)
+                    else:
+                        found[relpath] = key
+            for relpath, key in found.items():
+                state = self._files.get(relpath)
+                if state is None or state.key != key:
+                    self._files[relpath] = self._read(relpath, key, state)
+            snapshot = self._build()
+            if snapshot.version == self.snapshot.version:
+                return False
+            self.snapshot = snapshot
+            return True
+
+    def _scan(self):
+        """Yield (relative path, stat key) for every item file; never leaves the folder."""
+        root = self.root
+        if not root.is_dir():
+            log.error("items folder %s does not exist", root)
+            return
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as error:
+                log.warning("cannot list %s: %s", folder, error.strerror)
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif is_item_path(Path(entry.name)):
+                        key = self._stat_key(Path(entry.path))
+                        if key is not None:
+                            yield Path(entry.path).relative_to(root).as_posix(), key
+                except OSError:
+                    continue
+
+    def _stat_key(self, path: Path) -> tuple | None:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        if path.is_symlink():
+            # A symlink is served only if it stays inside the items folder.
+            try:
+                path.resolve(strict=True).relative_to(self.root.resolve())
+            except (OSError, ValueError, RuntimeError):
+                return ("outside",)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _read(self, relpath: str, key: tuple, previous: _FileState | None) -> _FileState:
+        if key == ("outside",):
+            error = ItemError(relpath, None, "symbolic link points outside the items folder")
+            return self._report(relpath, _FileState(key, error))
+        path = self.root / relpath
+        for _ in range(READ_ATTEMPTS):
+            self.parse_count += 1
+            try:
+                result = read_item(path, self.root, self.settings, mtime=key[0] / 1e9)
+            except ItemError as error:
+                result = error
+            after = self._stat_key(path)
+            if after == key:
+                return self._report(relpath, _FileState(key, result))
+            if after is None:
+                return _FileState(key, ItemError(relpath, None, "file vanished while read"))
+            key = after  # the file changed while we read it: read it again
+        log.warning("%s: still changing after %d reads; keeping the last good version",
+                    relpath, READ_ATTEMPTS)
+        if previous is not None and isinstance(previous.result, Item):
+            return previous
+        return _FileState(key, ItemError(relpath, None, "file kept changing while read"))
+
+    def _report(self, relpath: str, state: _FileState) -> _FileState:
+        if isinstance(state.result, ItemError):
+            log.warning("%s (left out)", state.result)
+        return state
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def _build(self) -> Snapshot:
+        now = self.clock()
+        problems: list[Problem] = []
+        candidates: list[Item] = []
+        for relpath in sorted(self._files):
+            result = self._files[relpath].result
+            if isinstance(result, ItemError):
+                problems.append(Problem(result.path, result.line, "error", result.message))
+                continue
+            problems.extend(Problem(relpath, None, "warning", w) for w in result.warnings)
+            candidates.append(result)
+
+        # Two files claiming one slug or one id: the first path in sort order wins, always.
+        by_slug: dict[str, Item] = {}
+        ids: dict[str, Item] = {}
+        items: list[Item] = []
+        next_change = None
+        for item in candidates:
+            for index, value, kind in ((by_slug, item.slug, "slug"), (ids, item.id, "id")):
+                if value in index:
+                    problems.append(Problem(item.path, None, "error",
+                                            f"{kind} {value!r} already used by "
+                                            f"{index[value].path}; this file is left out"))
+                    break
+            else:
+                by_slug[item.slug] = ids[item.id] = item
+                if item.draft:
+                    continue
+                if item.published > now:
+                    next_change = min(next_change or item.published, item.published)
+                    continue
+                items.append(item)
+        for slug in [slug for slug, item in by_slug.items() if item not in items]:
+            del by_slug[slug]  # drafts and scheduled items are not served yet
+
+        items.sort(key=lambda item: (item.published, item.slug), reverse=True)
+        by_tag: dict[str, list[Item]] = {}
+        tag_names: dict[str, str] = {}
+        for item in items:
+            for tag in item.tags:
+                key = slugify(tag)
+                by_tag.setdefault(key, []).append(item)
+                tag_names.setdefault(key, tag)
+
+        digest = hashlib.sha256()
+        for item in items:
+            digest.update(f"{item.path}\0{self._files[item.path].key}\n".encode())
+        digest.update(repr([str(p) for p in problems]).encode())
+        return Snapshot(
+            items=tuple(items),
+            by_slug=MappingProxyType(by_slug),
+            by_tag=MappingProxyType({k: tuple(v) for k, v in by_tag.items()}),
+            tag_names=MappingProxyType(tag_names),
+            problems=tuple(problems),
+            version=digest.hexdigest()[:16],
+            next_change=next_change,
+        )
+
+    # -- watching ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Follow the folder in a background thread until `stop()`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="feedsvc-watch",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        last_rescan = time.monotonic()
+        root = self.root.resolve()
+        while not self._stop.is_set():
+            try:
+                for changes in watchfiles.watch(root, stop_event=self._stop, debounce=50,
+                                                step=25, rust_timeout=1000,
+                                                yield_on_timeout=True, raise_interrupt=False):
+                    paths = self._changed_paths(root, changes)
+                    due = self.snapshot.next_change
+                    if time.monotonic() - last_rescan >= self.settings.rescan_interval:
+                        last_rescan = time.monotonic()
+                        self.refresh()
+                    elif paths is None or (due is not None and due <= self.clock()):
+                        self.refresh()
+                    elif paths:
+                        self.refresh(paths)
+            except Exception:  # the folder vanished, too many watches, ...: fall back to polling
+                log.exception("file watcher failed; rescanning every second instead")
+                while not self._stop.wait(1.0):
+                    self.refresh()
+
+    def _changed_paths(self, root: Path, changes) -> list[str] | None:
+        """Relative item paths from watcher events; None when only a full rescan will do
+        (a folder was renamed or removed)."""
+        paths = []
+        for _, changed in changes:
+            try:
+                relative = Path(changed).relative_to(root)
+            except ValueError:
+                continue
+            if any(part.startswith(".") for part in relative.parts):
+                continue
+            if is_item_path(relative) and not Path(changed).is_dir():
+                paths.append(relative.as_posix())
+            elif not Path(changed).is_file():
+                return None  # a folder came, went or was renamed: rescan everything
+        return paths
