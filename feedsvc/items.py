@@ -178,7 +178,7 @@ def _load_toml(relpath: str, source: str) -> dict:
         return tomllib.loads(source)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"line (\d+)", str(error))
-        line = int(match.group(1)) + 1 if match else 1
+        line = int(match.group(1)) + 1 if match else source.count("\n") + 2
         raise ItemError(relpath, line, f"front matter is not valid TOML: {error}") from None
 
 

@@ -259,6 +259,7 @@ class Store:
         import watchfiles
 
         last_rescan = time.monotonic()
+        first = True
         root = self.root.resolve()
         while not self._stop.is_set():
             try:
@@ -267,7 +268,9 @@ class Store:
                                                 yield_on_timeout=True, raise_interrupt=False):
                     paths = self._changed_paths(root, changes)
                     due = self.snapshot.next_change
-                    if time.monotonic() - last_rescan >= self.settings.rescan_interval:
+                    if first or time.monotonic() - last_rescan >= self.settings.rescan_interval:
+                        # The first pass also catches what changed while the watch was set up.
+                        first = False
                         last_rescan = time.monotonic()
                         self.refresh()
                     elif paths is None or (due is not None and due <= self.clock()):

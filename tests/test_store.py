@@ -1,0 +1,65 @@
+"""The index: incremental re-parsing, live updates, deterministic conflicts."""
+
+from __future__ import annotations
+
+import os
+
+from feedsvc.config import Settings
+from feedsvc.store import Store
+
+from conftest import wait_for, write
+
+
+def make_store(items_dir, **settings) -> Store:
+    return Store(Settings(items_dir=items_dir, base_url="https://example.org/", **settings))
+
+
+def test_refresh_reparses_only_the_changed_file(items_dir):
+    store = make_store(items_dir)
+    parsed = store.parse_count
+    assert store.refresh() is False and store.parse_count == parsed  # nothing changed
+    path = items_dir / "2024-12-20-winter-solstice.md"
+    path.write_text(path.read_text().replace("# The longest night", "# The longest night!"))
+    os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
+    assert store.refresh() is True
+    assert store.parse_count == parsed + 1
+    assert store.snapshot.by_slug["winter-solstice"].title == "The longest night!"
+
+
+def test_snapshots_are_replaced_not_mutated(items_dir):
+    store = make_store(items_dir)
+    old = store.snapshot
+    write(items_dir, "2026-01-01-new.md", "---\ntitle: New\n---\nx\n")
+    store.refresh()
+    assert "new" not in old.by_slug and "new" in store.snapshot.by_slug
+    assert old.version != store.snapshot.version
+
+
+def test_watcher_sees_add_edit_delete(items_dir):
+    store = make_store(items_dir)
+    store.start()
+    try:
+        path = write(items_dir, "2026-01-01-watched.md", "---\ntitle: Watched\n---\nx\n")
+        assert wait_for(lambda: "watched" in store.snapshot.by_slug)
+        path.write_text("---\ntitle: Watched again\n---\nx\n")
+        assert wait_for(lambda: store.snapshot.by_slug["watched"].title == "Watched again")
+        path.unlink()
+        assert wait_for(lambda: "watched" not in store.snapshot.by_slug)
+    finally:
+        store.stop()
+
+
+def test_duplicate_slug_first_path_wins_and_is_reported(items_dir):
+    write(items_dir, "a/2026-01-01-twin.md", "---\ntitle: First\n---\nx\n")
+    write(items_dir, "b/2026-01-01-twin.md", "---\ntitle: Second\n---\nx\n")
+    snapshot = make_store(items_dir).snapshot
+    assert snapshot.by_slug["twin"].title == "First"
+    assert any(p.path == "b/2026-01-01-twin.md" and "already used" in p.message
+               for p in snapshot.errors)
+
+
+def test_a_broken_file_is_left_out_and_reported(items_dir):
+    write(items_dir, "broken.md", "---\ntitle: [oops\n---\nx\n")
+    snapshot = make_store(items_dir).snapshot
+    assert len(snapshot.items) == 5
+    assert [p.path for p in snapshot.errors] == ["broken.md"]
