@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
+from urllib.parse import quote
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -43,7 +44,7 @@ class FeedSpec:
     title: str
     subtitle: str
     home_url: str  # rel="alternate": the HTML page this feed mirrors
-    self_urls: dict  # format -> absolute URL of that document
+    self_url: str  # absolute URL of this document
     items: tuple[Item, ...]
     links: tuple[Link, ...] = ()  # hubs, RFC 5005 archive links, ...
     archive: bool = False  # RFC 5005 section 4: an archive document
@@ -119,7 +120,7 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     fg.author(_author_dict(Author(settings.author, settings.author_email, settings.author_uri)))
     # feedgen's RSS takes its channel <link> from the last rel="alternate" and its atom:link
     # rel="self" from the first rel="self": self first, the HTML home page last.
-    fg.link(href=spec.self_urls[fmt], rel="self", type=MEDIA_TYPES[fmt])
+    fg.link(href=spec.self_url, rel="self", type=MEDIA_TYPES[fmt])
     fg.link(href=spec.home_url, rel="alternate", type="text/html")
     fg.language(settings.language)
     fg.generator(*GENERATOR)
@@ -176,7 +177,7 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
         "version": "https://jsonfeed.org/version/1.1",
         "title": spec.title,
         "home_page_url": spec.home_url,
-        "feed_url": spec.self_urls["json"],
+        "feed_url": spec.self_url,
         "description": spec.subtitle or spec.title,
         "language": settings.language,
         "authors": [_json_author(Author(settings.author, settings.author_email,
@@ -220,15 +221,83 @@ def _json_author(author: Author) -> dict:
     return entry
 
 
-def subscription_spec(snapshot, settings: Settings) -> FeedSpec:
-    """The main feed: the newest `feed_size` published items."""
-    return FeedSpec(
-        id=f"tag:{settings.authority},{settings.tag_date}:feed",
-        title=settings.title,
-        subtitle=settings.subtitle,
-        home_url=settings.url(),
-        self_urls={fmt: settings.url(f"feed.{fmt}") for fmt in MEDIA_TYPES},
-        items=snapshot.items[: settings.feed_size],
-        links=tuple(Link(hub, "hub") for hub in settings.hubs),
-        max_age=settings.feed_max_age,
-    )
+
+def entry_document(item: Item, settings: Settings) -> bytes:
+    """A standalone Atom Entry Document (RFC 4287 section 4.1.2) for one item."""
+    spec = FeedSpec(id="urn:x-feedsvc:entry", title=item.title, subtitle="", home_url=item.url,
+                    self_url=item.url + ".atom", items=(item,))
+    feed = etree.fromstring(atom_feed(spec, settings))
+    entry = feed.find(f"{{{ATOM_NS}}}entry")
+    entry.append(etree.Element(f"{{{ATOM_NS}}}link", href=item.url + ".atom", rel="self",
+                               type="application/atom+xml;type=entry"))
+    entry.set("{http://www.w3.org/XML/1998/namespace}lang", item.lang or settings.language)
+    root = etree.fromstring(etree.tostring(entry))  # re-rooted: xmlns moves onto <entry>
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def item_json_document(item: Item, settings: Settings) -> bytes:
+    """A JSON Feed 1.1 document holding just this item."""
+    spec = FeedSpec(id="", title=item.title, subtitle=summary_text(item), home_url=item.url,
+                    self_url=item.url + ".json", items=(item,))
+    return json_feed(spec, settings)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The items one family of feeds shows: all published items, or one tag's."""
+
+    key: str  # "" for the subscription feed, else the tag's slug
+    name: str  # shown to people
+    items: tuple[Item, ...]  # newest first
+
+    def path(self, settings: Settings, leaf: str) -> str:
+        if not self.key:
+            return settings.url(leaf)
+        return settings.url(f"tags/{quote(self.key)}" + (f"/{leaf}" if leaf else ""))
+
+
+def archive_count(selection: Selection, settings: Settings) -> int:
+    """RFC 5005 archives: full blocks of `feed_size` items counted from the oldest.
+
+    Block k holds the items k*size-size .. k*size-1 in oldest-first order, so publishing a new
+    item never changes an existing block. Items of the incomplete newest block are always in
+    the subscription document, which holds the newest `feed_size`.
+    """
+    return len(selection.items) // settings.feed_size
+
+
+def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int | None = None):
+    """The spec of the subscription document (archive=None) or of archive block `archive`
+    in format `fmt`; None when that block does not exist."""
+    size = settings.feed_size
+    count = archive_count(selection, settings)
+    current = selection.path(settings, f"feed.{fmt}")
+    hubs = tuple(Link(hub, "hub") for hub in settings.hubs)
+    suffix = f":tags/{selection.key}" if selection.key else ""
+    feed_id = f"tag:{settings.authority},{settings.tag_date}:feed{suffix}"
+    title = settings.title + (f": {selection.name}" if selection.key else "")
+    home = selection.path(settings, "") if selection.key else settings.url()
+    if archive is None:
+        links = hubs
+        if count:
+            links += (Link(archive_url(selection, settings, count, fmt), "prev-archive"),)
+        return FeedSpec(id=feed_id, title=title, subtitle=settings.subtitle, home_url=home,
+                        self_url=current, items=selection.items[:size], links=links,
+                        max_age=settings.feed_max_age)
+    if not 1 <= archive <= count:
+        return None
+    oldest_first = selection.items[::-1]
+    block = oldest_first[(archive - 1) * size: archive * size][::-1]
+    # next-archive always names block k+1: linking it only once it exists would change this
+    # document's bytes when the next block fills. Until then that URL redirects to `current`.
+    links = (Link(current, "current"),
+             Link(archive_url(selection, settings, archive + 1, fmt), "next-archive"))
+    if archive > 1:
+        links += (Link(archive_url(selection, settings, archive - 1, fmt), "prev-archive"),)
+    return FeedSpec(id=f"{feed_id}:archive:{archive}", title=f"{title} (archive {archive})",
+                    subtitle=settings.subtitle, home_url=home,
+                    self_url=archive_url(selection, settings, archive, fmt), items=block, links=links, archive=True, max_age=settings.archive_max_age)
+
+
+def archive_url(selection: Selection, settings: Settings, number: int, fmt: str) -> str:
+    return selection.path(settings, f"archive/{number}.{fmt}")

@@ -1,39 +1,24 @@
-"""The Flask application: routes, documents cached per snapshot version, conditional GET."""
+"""The Flask application factory and the HTTP glue every route shares.
+
+Routes live in blueprints (`routes/feeds.py`, `routes/pages.py`). Each builds a `Document` once
+per snapshot version; `send` answers from it with validators, compression and 304s.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
-from flask import Flask, Response, abort, current_app, jsonify, render_template, request
-from werkzeug.http import http_date
+from flask import Flask, Response, abort, current_app, request
 
-from . import feeds
 from .config import Settings, load_settings
 from .content import content_html, summary_text
+from .responses import Document, choose_coding, http_date, not_modified
 from .store import Snapshot, Store
+from .text import slugify
 
-log = logging.getLogger("feedsvc")
 DOCUMENT_CACHE_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class Document:
-    """Response bytes and their validators, built once per snapshot version."""
-
-    body: bytes
-    media_type: str
-    last_modified: datetime | None
-    max_age: int
-
-    @property
-    def etag(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()[:32]
 
 
 class Service:
@@ -47,7 +32,8 @@ class Service:
 
     def document(self, key: tuple,
                  build: Callable[[Snapshot], Document | None]) -> Document | None:
-        """The cached document for `key` in the current snapshot; None means "not found"."""
+        """The document for `key` in the current snapshot, built at most once per version;
+        None means "not found"."""
         snapshot = self.store.snapshot
         cache_key = (snapshot.version, *key)
         with self._lock:
@@ -71,80 +57,43 @@ def service() -> Service:
 
 def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends)."""
+    from .routes import feeds, pages
+
     app = Flask(__name__)
     settings = load_settings(**(test_config or {}))
     store = Store(settings)
-    for problem in store.snapshot.errors:
-        log.warning("%s (left out)", problem)
     if watch:
         store.start()
     app.extensions["feedsvc"] = Service(settings, store)
-    app.jinja_env.globals.update(url=settings.url, site=settings,
+    app.jinja_env.globals.update(url=settings.url, site=settings, tag_slug=slugify,
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
-    _register_routes(app)
+    app.register_blueprint(feeds.blueprint)
+    app.register_blueprint(pages.blueprint)
+    app.after_request(_common_headers)
     return app
 
 
 def send(document: Document | None) -> Response:
+    """Answer GET/HEAD from a cached document: the best coding, validators, or a 304."""
     if document is None:
         abort(404)
-    response = Response(document.body, mimetype=document.media_type)
-    response.headers["Content-Type"] = f"{document.media_type}; charset=utf-8"
-    response.set_etag(document.etag)
+    coding = choose_coding(document, request.headers.get("Accept-Encoding", ""))
+    headers = [("ETag", document.etag(coding)), ("Cache-Control", document.cache_control),
+               ("Vary", "Accept-Encoding"), *document.headers]
     if document.last_modified is not None:
-        response.headers["Last-Modified"] = http_date(document.last_modified)
-    response.headers["Cache-Control"] = f"public, max-age={document.max_age}"
-    return response.make_conditional(request)
+        headers.append(("Last-Modified", http_date(document.last_modified)))
+    if not_modified(document, request.headers.get("If-None-Match"),
+                    request.headers.get("If-Modified-Since")):
+        return Response(status=304, headers=headers)
+    if coding:
+        headers.append(("Content-Encoding", coding))
+    return Response(document.encoded(coding), status=document.status, headers=headers,
+                    content_type=document.media_type)
 
 
-def _register_routes(app: Flask) -> None:
-    @app.get("/feed.<any(atom, rss, json):fmt>")
-    def subscription_feed(fmt: str):
-        svc = service()
-
-        def build(snapshot: Snapshot) -> Document:
-            spec = feeds.subscription_spec(snapshot, svc.settings)
-            return Document(feeds.render(fmt, spec, svc.settings), feeds.MEDIA_TYPES[fmt],
-                            snapshot.updated, svc.settings.feed_max_age)
-
-        return send(svc.document(("feed", fmt), build))
-
-    @app.get("/")
-    def index():
-        svc = service()
-
-        def build(snapshot: Snapshot) -> Document:
-            items = snapshot.items[: svc.settings.page_size]
-            body = render_template("index.html", items=items, snapshot=snapshot)
-            return Document(body.encode(), "text/html", snapshot.updated,
-                            svc.settings.page_max_age)
-
-        return send(svc.document(("index",), build))
-
-    @app.get("/items/<slug>")
-    def item_page(slug: str):
-        svc = service()
-
-        def build(snapshot: Snapshot) -> Document | None:
-            item = snapshot.by_slug.get(slug)
-            if item is None:
-                return None
-            body = render_template("item.html", item=item, snapshot=snapshot)
-            return Document(body.encode(), "text/html", item.updated, svc.settings.page_max_age)
-
-        return send(svc.document(("item", slug), build))
-
-    @app.get("/healthz")
-    def healthz():
-        snapshot = service().store.snapshot
-        response = jsonify(status="ok", items=len(snapshot.items),
-                           errors=len(snapshot.errors), version=snapshot.version)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @app.errorhandler(404)
-    def not_found(error):
-        body = render_template("404.html", snapshot=service().store.snapshot)
-        return Response(body, status=404, mimetype="text/html")
+def _common_headers(response: Response) -> Response:
+    # Browsers must never sniff a feed (or anything else) into HTML.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

@@ -1,0 +1,123 @@
+"""Response bytes with their validators and compressed forms, and RFC 9110 conditional GET.
+
+A `Document` is built once per snapshot version; its gzip and brotli forms are made at most
+once, on first request. Nothing here knows about Flask.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+
+import brotli
+
+# Preference order when a client accepts several codings with equal weight.
+CODINGS = ("br", "gzip")
+MIN_COMPRESS_BYTES = 256
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    body: bytes
+    media_type: str  # the full Content-Type value
+    last_modified: datetime | None
+    cache_control: str
+    headers: tuple[tuple[str, str], ...] = ()  # Link, CORS, ...
+    status: int = 200
+    _encoded: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def tag(self) -> str:
+        """The opaque part shared by every encoding of these bytes."""
+        value = self.__dict__.get("_tag")
+        if value is None:
+            value = hashlib.sha256(self.body).hexdigest()[:27]
+            self.__dict__["_tag"] = value
+        return value
+
+    def etag(self, coding: str | None) -> str:
+        # RFC 9110 section 8.8.3: each content coding is a different representation, so it
+        # needs a different strong validator.
+        return f'"{self.tag}-{coding}"' if coding else f'"{self.tag}"'
+
+    def encoded(self, coding: str | None) -> bytes:
+        if coding is None:
+            return self.body
+        data = self._encoded.get(coding)
+        if data is None:
+            with self._lock:
+                data = self._encoded.get(coding)
+                if data is None:
+                    if coding == "gzip":  # mtime=0: the same bytes every time
+                        data = gzip.compress(self.body, compresslevel=9, mtime=0)
+                    else:
+                        data = brotli.compress(self.body, quality=9)
+                    self._encoded[coding] = data
+        return data
+
+
+def choose_coding(document: Document, accept_encoding: str) -> str | None:
+    """The best coding the client accepts (RFC 9110 section 12.5.3), or None for identity."""
+    if len(document.body) < MIN_COMPRESS_BYTES or not accept_encoding:
+        return None
+    weights: dict[str, float] = {}
+    for part in accept_encoding.split(","):
+        name, _, params = part.strip().partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[name.strip().lower()] = weight
+    best, best_weight = None, 0.0
+    for coding in CODINGS:
+        weight = weights.get(coding, weights.get("*", 0.0))
+        if weight > best_weight:
+            best, best_weight = coding, weight
+    return best
+
+
+def not_modified(document: Document, if_none_match: str | None,
+                 if_modified_since: str | None) -> bool:
+    """RFC 9110 section 13.2.2 for GET/HEAD: If-None-Match, when present, decides alone."""
+    if if_none_match is not None:
+        return _none_match_fails(document, if_none_match)
+    if if_modified_since and document.last_modified is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError):
+            return False  # an invalid date is ignored (section 13.1.3)
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        return document.last_modified.replace(microsecond=0) <= since
+    return False
+
+
+def _none_match_fails(document: Document, header: str) -> bool:
+    """True when a listed tag matches ours by weak comparison (section 8.8.3.2), or on `*`.
+
+    A tag of any coding of the same bytes matches: a client holding the identity form and now
+    accepting gzip has a copy that is still current, and a 304 carries no body to get wrong.
+    """
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        opaque = candidate.strip('"')
+        if opaque.split("-", 1)[0] == document.tag:
+            return True
+    return False
+
+
+def http_date(value: datetime) -> str:
+    return format_datetime(value.astimezone(timezone.utc), usegmt=True)

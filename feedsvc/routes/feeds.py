@@ -1,0 +1,113 @@
+"""Feed documents: subscription and tag feeds, their RFC 5005 archives, per-item documents."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect
+
+from .. import feeds
+from ..feeds import MEDIA_TYPES, Selection
+from ..responses import Document
+from ..store import Snapshot
+from ..text import slugify
+from ..web import send, service
+
+blueprint = Blueprint("feeds", __name__)
+FORMAT = "<any(atom, rss, json):fmt>"
+# Feeds are read by web-based readers on other origins; they are public anyway.
+CORS = ("Access-Control-Allow-Origin", "*")
+
+
+def selection(snapshot: Snapshot, tag: str | None) -> Selection | None:
+    if tag is None:
+        return Selection("", "", snapshot.items)
+    if tag not in snapshot.by_tag:
+        return None
+    return Selection(tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
+
+
+def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Document:
+    settings = service().settings
+    links = [f'<{spec.self_url}>; rel="self"'] + [
+        f'<{link.href}>; rel="{link.rel}"' for link in spec.links if link.rel == "hub"]
+    updated = max((item.updated for item in spec.items), default=None)
+    return Document(feeds.render(fmt, spec, settings), f"{MEDIA_TYPES[fmt]}; charset=utf-8",
+                    updated, cache_control, headers=(("Link", ", ".join(links)), CORS))
+
+
+def serve_feed(fmt: str, tag: str | None = None, archive: int | None = None):
+    settings = service().settings
+
+    def build(snapshot: Snapshot) -> Document | None:
+        chosen = selection(snapshot, tag)
+        if chosen is None:
+            return None
+        spec = feeds.feed_spec(chosen, settings, fmt, archive)
+        if spec is None:
+            return None
+        if archive is None:
+            return feed_document(spec, fmt, f"public, max-age={settings.feed_max_age}")
+        return feed_document(spec, fmt,
+                             f"public, max-age={settings.archive_max_age}, immutable")
+
+    document = service().document(("feed", fmt, tag, archive), build)
+    if document is None and archive is not None:
+        # The block after the newest archive is still filling: its items are in `current`.
+        chosen = selection(service().store.snapshot, tag)
+        if chosen and archive == feeds.archive_count(chosen, settings) + 1:
+            response = redirect(chosen.path(settings, f"feed.{fmt}"), code=307)
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+    return send(document)
+
+
+@blueprint.get(f"/feed.{FORMAT}")
+def subscription_feed(fmt: str):
+    return serve_feed(fmt)
+
+
+@blueprint.get(f"/archive/<int:number>.{FORMAT}")
+def subscription_archive(number: int, fmt: str):
+    return serve_feed(fmt, archive=number)
+
+
+@blueprint.get(f"/tags/<tag>/feed.{FORMAT}")
+def tag_feed(tag: str, fmt: str):
+    if slugify(tag) != tag:
+        return canonical_tag_redirect(tag, f"feed.{fmt}")
+    return serve_feed(fmt, tag)
+
+
+@blueprint.get(f"/tags/<tag>/archive/<int:number>.{FORMAT}")
+def tag_archive(tag: str, number: int, fmt: str):
+    if slugify(tag) != tag:
+        return canonical_tag_redirect(tag, f"archive/{number}.{fmt}")
+    return serve_feed(fmt, tag, number)
+
+
+def canonical_tag_redirect(tag: str, leaf: str):
+    """`/tags/Open Web/...` -> `/tags/open-web/...`: tags match case-insensitively."""
+    key = slugify(tag)
+    if not key:
+        abort(404)
+    path = f"tags/{key}/{leaf}" if leaf else f"tags/{key}"
+    return redirect(service().settings.url(path), code=301)
+
+
+@blueprint.get("/items/<slug>.<any(atom, json):fmt>")
+def item_document(slug: str, fmt: str):
+    settings = service().settings
+
+    def build(snapshot: Snapshot) -> Document | None:
+        item = snapshot.by_slug.get(slug)
+        if item is None:
+            return None
+        if fmt == "atom":
+            body = feeds.entry_document(item, settings)
+            media_type = "application/atom+xml;type=entry; charset=utf-8"
+        else:
+            body = feeds.item_json_document(item, settings)
+            media_type = "application/feed+json; charset=utf-8"
+        return Document(body, media_type, item.updated,
+                        f"public, max-age={settings.feed_max_age}", headers=(CORS,))
+
+    return send(service().document(("item", slug, fmt), build))
