@@ -86,11 +86,22 @@ def send(document: Document | None) -> Response:
         headers.append(("Last-Modified", http_date(document.last_modified)))
     if not_modified(document, request.headers.get("If-None-Match"),
                     request.headers.get("If-Modified-Since")):
-        return Response(status=304, headers=headers)
+        return NotModified(status=304, headers=headers)
     if coding:
         headers.append(("Content-Encoding", coding))
     return Response(document.encoded(coding), status=document.status, headers=headers,
                     content_type=document.media_type)
+
+
+class NotModified(Response):
+    """Werkzeug drops Last-Modified from 304s (RFC 9110 allows either); caches that validate
+    by date alone want it back, so the 304 carries the same validators as the 200."""
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        if "Last-Modified" in self.headers and "Last-Modified" not in headers:
+            headers["Last-Modified"] = self.headers["Last-Modified"]
+        return headers
 
 
 def _common_headers(response: Response) -> Response:
