@@ -76,6 +76,8 @@ class Store:
         self.root = Path(settings.items_dir)
         self.clock = clock
         self.parse_count = 0  # files parsed so far (tests use it to prove incremental work)
+        # Called as listener(old, new) after each new snapshot, in the refreshing thread.
+        self.listeners: list = []
         self._files: dict[str, _FileState] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -108,7 +110,9 @@ class Store:
             snapshot = self._build()
             if snapshot.version == self.snapshot.version:
                 return False
-            self.snapshot = snapshot
+            old, self.snapshot = self.snapshot, snapshot
+            for listener in self.listeners:
+                listener(old, snapshot)
             return True
 
     def _scan(self):

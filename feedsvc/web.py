@@ -62,6 +62,10 @@ def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
     app = Flask(__name__)
     settings = load_settings(**(test_config or {}))
     store = Store(settings)
+    if settings.hubs:
+        from .websub import Publisher
+
+        store.listeners.append(Publisher(settings).snapshot_changed)
     if watch:
         store.start()
     app.extensions["feedsvc"] = Service(settings, store)
