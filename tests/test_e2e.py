@@ -44,3 +44,19 @@ def test_base_url_flag(serve, items_dir):
     server = serve(items_dir, "--base-url", "https://news.example.com/blog")
     feed = feedparser.parse(server.get("/feed.atom")[2])
     assert feed.entries[0].link.startswith("https://news.example.com/blog/items/")
+
+
+def test_feed_reader_library_gets_304_on_second_poll(serve, items_dir):
+    """lemon24/reader, a real feed-reading library, does conditional GET on its own."""
+    reader_lib = __import__("pytest").importorskip("reader")
+    server = serve(items_dir)
+    url = server.url + "feed.atom"
+    client = reader_lib.make_reader(":memory:")
+    client.add_feed(url)
+    client.update_feed(url)
+    assert len(list(client.get_entries())) == 5
+    client.update_feed(url)  # update_feed ignores the schedule: always polls
+    client.close()
+    log = [line for line in server.log.read_text().splitlines() if "/feed.atom" in line]
+    assert len(log) == 2, log
+    assert '" 200 ' in log[0] and '" 304 ' in log[1], log

@@ -91,3 +91,11 @@ def test_close_changes_are_not_lost_and_failures_are_retried(make_app, items_dir
         assert wait_for(lambda: topics <= set(hub.received))
     finally:
         hub.server.shutdown()
+
+
+def test_real_server_notifies_hub_when_a_file_is_added(serve, items_dir, hub):
+    server = serve(items_dir, env={"FEEDSVC_HUBS": hub.url})
+    write(items_dir, "2026-03-01-pushed.md", "---\ntitle: Pushed\ntags: [push]\n---\nx\n")
+    topic = server.url + "tags/push/feed.atom"
+    assert wait_for(lambda: topic in hub.received, timeout=15)
+    assert server.url + "feed.atom" in hub.received
