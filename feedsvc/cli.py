@@ -92,17 +92,19 @@ def _configured(config_file: Path | None) -> set[str]:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(items_dir, config_file, strict):
     """Report every item that cannot be published, and what readers will suffer."""
+    from .check import check as check_items
     from .store import Store
 
-    logging.getLogger("feedsvc").setLevel(logging.ERROR)
+    logging.getLogger("feedsvc").setLevel(logging.CRITICAL)  # the report says it all
     settings = _settings(config_file, items_dir=items_dir)
     store = Store(settings)
-    snapshot = store.snapshot
-    for problem in snapshot.problems:
+    problems = check_items(store)
+    for problem in problems:
         click.echo(str(problem))
-    errors = sum(1 for p in snapshot.problems if p.severity == "error")
-    warnings = len(snapshot.problems) - errors
-    click.echo(f"{len(snapshot.items)} published, {errors} error(s), {warnings} warning(s)")
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = len(problems) - errors
+    click.echo(f"{len(store.snapshot.items)} published, {errors} error(s), "
+               f"{warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
 

@@ -29,6 +29,8 @@ CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content
 JEKYLL_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/|$)")
 MIN_YEAR, MAX_YEAR = 1900, 2999
+MAX_TITLE_LENGTH = 500
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely
 # A YAML alias can make a tiny document expand into billions of nodes when walked.
 MAX_FRONT_MATTER_NODES = 10_000
 
@@ -162,6 +164,8 @@ def _load_yaml(relpath: str, source: str) -> dict:
         raise ItemError(relpath, line, f"front matter is not valid YAML: {problem}") from None
     except (ValueError, OverflowError) as error:  # e.g. a timestamp like 2024-13-45
         raise ItemError(relpath, 1, f"front matter is not valid YAML: {error}") from None
+    except RecursionError:
+        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
     if meta is None:
         return {}
     if not isinstance(meta, dict):
@@ -180,6 +184,8 @@ def _load_toml(relpath: str, source: str) -> dict:
         match = re.search(r"line (\d+)", str(error))
         line = int(match.group(1)) + 1 if match else source.count("\n") + 2
         raise ItemError(relpath, line, f"front matter is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
 
 
 def _check_size(relpath: str, meta) -> None:
@@ -223,9 +229,13 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
 
     title = text_field("title")
     title, body = _title_from_body(fmt, title, body)
+    title = " ".join(title.split())  # a title is one line of text
     if not title:
         title = _humanize(_stem_slug(path))
         warnings.append("no title: using the file name")
+    if len(title) > MAX_TITLE_LENGTH:
+        title = title[:MAX_TITLE_LENGTH].rstrip() + "…"
+        warnings.append(f"title longer than {MAX_TITLE_LENGTH} characters: shortened")
     if not body.strip() and not meta:
         raise ItemError(relpath, body_line, "no content")
 
@@ -262,7 +272,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         body=clean_text(body),
         format=fmt,
         draft=_draft(relpath, meta),
-        lang=text_field("lang"),
+        lang=_lang(relpath, meta, text_field("lang"), warnings),
         extra=MappingProxyType({k: v for k, v in meta.items() if k not in KNOWN_KEYS}),
         warnings=tuple(warnings),
     )
@@ -426,6 +436,13 @@ def _tags(relpath: str, meta: dict) -> tuple[str, ...]:
             if tag and slugify(tag):
                 tags.setdefault(slugify(tag), tag)
     return tuple(tags.values())
+
+
+def _lang(relpath: str, meta: dict, value: str, warnings: list[str]) -> str:
+    if value and not LANGUAGE_TAG.match(value):
+        warnings.append(f"lang {value[:40]!r} is not a language tag such as en or pt-BR: ignored")
+        return ""
+    return value
 
 
 def _draft(relpath: str, meta: dict) -> bool:

@@ -168,6 +168,10 @@ class Store:
                 result = read_item(path, self.root, self.settings, mtime=key[0] / 1e9)
             except ItemError as error:
                 result = error
+            except Exception as error:  # a bug of ours must not take the other items down
+                log.exception("%s: unexpected error while parsing", relpath)
+                result = ItemError(relpath, None, f"could not be parsed ({error!r}); "
+                                   "please report this as a feedsvc bug")
             after = self._stat_key(path)
             if after == key:
                 return self._report(relpath, _FileState(key, result))
@@ -184,6 +188,12 @@ class Store:
         if isinstance(state.result, ItemError):
             log.warning("%s (left out)", state.result)
         return state
+
+    def parsed_items(self) -> list[Item]:
+        """Every item that parsed, published or not, in path order."""
+        with self._lock:
+            states = sorted(self._files.items())
+        return [state.result for _, state in states if isinstance(state.result, Item)]
 
     # -- snapshots ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from typing import Callable
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, request
 
@@ -111,4 +112,20 @@ class NotModified(Response):
 def _common_headers(response: Response) -> Response:
     # Browsers must never sniff a feed (or anything else) into HTML.
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", _page_policy())
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    else:
+        # A feed opened in a browser is a document too: no scripts, no plugins, no origin.
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; sandbox")
     return response
+
+
+def _page_policy() -> str:
+    """Pages run no script at all; styles come from our own stylesheet only."""
+    origin = urlsplit(service().settings.base_url)
+    base = f"{origin.scheme}://{origin.netloc}"
+    return ("default-src 'none'; "
+            f"style-src 'self' {base}; img-src 'self' {base} https: http:; "
+            f"media-src https: http:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
