@@ -191,7 +191,15 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
         # JSON Feed's next_url pages toward older items, as prev-archive does in RFC 5005.
         document["next_url"] = next_archive[0]
     document["items"] = [json_item(item, settings) for item in spec.items]
-    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+    return json_bytes(document)
+
+
+def json_bytes(document) -> bytes:
+    """JSON with <, > and & escaped, so the bytes are inert even if something embeds or sniffs
+    them as HTML; parsers read the same strings."""
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .encode("utf-8"))
 
 
 def json_item(item: Item, settings: Settings) -> dict:

@@ -125,8 +125,9 @@ def _decode(relpath: str, data: bytes) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise ItemError(relpath, line, f"not valid {encoding.upper()} text "
-                        f"(byte {error.start}); save the file as UTF-8") from None
+        label = "UTF-16" if encoding == "utf-16" else "UTF-8"
+        raise ItemError(relpath, line, f"not valid {label} text (byte {error.start}): a "
+                        "binary file, or another encoding; save it as UTF-8") from None
     if "\x00" in text:
         raise ItemError(relpath, text[: text.index("\x00")].count("\n") + 1,
                         "contains NUL bytes: a binary file, not text")

@@ -1,0 +1,83 @@
+"""Property-based: whatever the bytes, the parser gives an Item or an ItemError, and every
+Item makes valid feeds and pages."""
+
+from __future__ import annotations
+
+import feedparser
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from feedsvc.config import Settings
+from feedsvc.content import content_html, summary_text
+from feedsvc.feeds import FeedSpec, render
+from feedsvc.items import Item, ItemError, parse_item
+
+from jsonfeed import parse_json_feed
+
+SETTINGS = Settings(base_url="https://feeds.example.org/")
+NAMES = st.sampled_from(["a.md", "b.markdown", "c.txt", "d.html", "2024-01-05-e.md",
+                         "x/index.md"])
+KEYS = st.sampled_from(["title", "date", "updated", "lastmod", "slug", "id", "author",
+                        "authors", "tags", "categories", "summary", "description", "draft",
+                        "lang", "path", "other"])
+SCALARS = st.one_of(st.text(max_size=40), st.integers(), st.floats(allow_nan=True),
+                    st.booleans(), st.none(), st.dates(), st.datetimes())
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=10)
+
+
+def parse(name: str, data: bytes):
+    try:
+        return parse_item(name, data, SETTINGS, mtime=1_700_000_000)
+    except ItemError as error:
+        assert error.path == name and error.message
+        return None
+
+
+def assert_valid_everywhere(item: Item):
+    assert isinstance(content_html(item), str) and isinstance(summary_text(item), str)
+    spec = FeedSpec(id="tag:example.org,2024:feed", title="T", subtitle="S",
+                    home_url=SETTINGS.url(), self_url=SETTINGS.url("feed"), items=(item,))
+    for fmt in ("atom", "rss"):
+        feed = feedparser.parse(render(fmt, spec, SETTINGS))
+        assert not feed.bozo, (fmt, feed.get("bozo_exception"))
+        assert len(feed.entries) == 1
+    parse_json_feed(render("json", spec, SETTINGS))
+
+
+common = settings(max_examples=150, deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+
+
+@common
+@given(NAMES, st.binary(max_size=2000))
+def test_random_bytes(name, data):
+    item = parse(name, data)
+    if item is not None:
+        assert_valid_everywhere(item)
+
+
+@common
+@given(NAMES, st.text(max_size=2000))
+def test_random_text(name, text):
+    item = parse(name, text.encode("utf-8", "surrogatepass"))
+    if item is not None:
+        assert_valid_everywhere(item)
+
+
+@common
+@given(NAMES, st.dictionaries(KEYS, VALUES, max_size=8), st.text(max_size=500),
+       st.sampled_from(["yaml", "toml"]))
+def test_random_front_matter(name, meta, body, syntax):
+    import json
+
+    if syntax == "yaml":  # JSON is YAML: every value written exactly
+        front = "---\n" + "\n".join(f"{key}: {json.dumps(value, default=str)}"
+                                    for key, value in meta.items()) + "\n---\n"
+    else:
+        front = "+++\n" + "\n".join(f"{key} = {json.dumps(value, default=str)}"
+                                    for key, value in meta.items()
+                                    if isinstance(value, (str, int, bool))) + "\n+++\n"
+    item = parse(name, (front + body).encode("utf-8", "surrogatepass"))
+    if item is not None:
+        assert_valid_everywhere(item)
