@@ -49,6 +49,7 @@ class Snapshot:
     by_slug: Mapping[str, Item]
     by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
     tag_names: Mapping[str, str]  # slugified tag -> the spelling shown to people
+    position: Mapping[str, int]  # slug -> index in `items` (for newer/older links)
     problems: tuple[Problem, ...]
     version: str
     next_change: datetime | None  # when a scheduled item becomes due
@@ -250,6 +251,7 @@ class Store:
             by_slug=MappingProxyType(by_slug),
             by_tag=MappingProxyType({k: tuple(v) for k, v in by_tag.items()}),
             tag_names=MappingProxyType(tag_names),
+            position=MappingProxyType({item.slug: n for n, item in enumerate(items)}),
             problems=tuple(problems),
             version=digest.hexdigest()[:16],
             next_change=next_change,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -60,7 +61,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends)."""
     from .routes import feeds, pages
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
     store = Store(settings)
     if settings.hubs:
@@ -74,10 +75,20 @@ def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
+    stylesheet = _stylesheet()
+    app.extensions["feedsvc.stylesheet"] = stylesheet
+    app.jinja_env.globals["stylesheet"] = f"static/style.{stylesheet.tag[:12]}.css"
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(pages.blueprint)
     app.after_request(_common_headers)
     return app
+
+
+def _stylesheet() -> Document:
+    """The one stylesheet, served under a content-hashed URL so it can be cached for a year."""
+    body = (Path(__file__).parent / "static" / "style.css").read_bytes()
+    return Document(body, "text/css; charset=utf-8", None,
+                    "public, max-age=31536000, immutable")
 
 
 def send(document: Document | None) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -22,6 +23,8 @@ def corpus(tmp_path):
 
 
 def assert_inert(body: bytes, where: str):
+    # Our own JSON-LD block is the one script element allowed; it can hold no "<" at all.
+    body = re.sub(rb'<script type="application/ld\+json">[^<]*</script>', b"", body)
     for marker in hostile.HOSTILE_MARKERS:
         assert marker not in body.lower(), (marker, where)
 

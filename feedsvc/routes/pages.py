@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
+from .. import sitemap
+from ..content import summary_text
+from ..feeds import json_bytes
+from ..items import Author
 from ..responses import Document
 from ..store import Snapshot
 from ..text import slugify
@@ -12,6 +16,7 @@ from .feeds import canonical_tag_redirect
 
 blueprint = Blueprint("pages", __name__)
 MAX_PAGE_PARAM = 12  # digits: anything longer is not a page we could have
+STYLESHEET_DIGEST = 12
 
 
 def html_document(body: str, updated) -> Document:
@@ -54,8 +59,12 @@ def item_page(slug: str):
         item = snapshot.by_slug.get(slug)
         if item is None:
             return None
-        return html_document(render_template("item.html", item=item, snapshot=snapshot),
-                             item.updated)
+        position = snapshot.position[slug]
+        newer = snapshot.items[position - 1] if position > 0 else None
+        older = snapshot.items[position + 1] if position + 1 < len(snapshot.items) else None
+        body = render_template("item.html", item=item, newer=newer, older=older,
+                               json_ld=json_ld(item), snapshot=snapshot)
+        return html_document(body, item.updated)
 
     return send(service().document(("item", slug), build))
 
@@ -82,10 +91,69 @@ def tag_page(tag: str):
             return None
         items, pages = paged(snapshot.by_tag[tag], number, settings.page_size)
         body = render_template("tag.html", tag=tag, name=snapshot.tag_names[tag], items=items,
-                               page=number, pages=pages, snapshot=snapshot)
+                               count=len(snapshot.by_tag[tag]), page=number, pages=pages,
+                               snapshot=snapshot)
         return html_document(body, max(i.updated for i in items))
 
     return send(service().document(("tag", tag, number), build))
+
+
+def json_ld(item) -> str:
+    """schema.org Article for the platforms that unfurl links; escaped for a <script> block."""
+    settings = service().settings
+    authors = item.authors or (Author(settings.author, settings.author_email, settings.author_uri),)
+    return json_bytes({
+        "@context": "https://schema.org",
+        "@type": "Article",
+        "headline": item.title,
+        "description": summary_text(item),
+        "datePublished": item.published.isoformat(),
+        "dateModified": item.updated.isoformat(),
+        "author": [{"@type": "Person", "name": a.name, **({"url": a.uri} if a.uri else {})}
+                   for a in authors],
+        "url": item.url,
+        "mainEntityOfPage": item.url,
+        "inLanguage": item.lang or settings.language,
+        **({"keywords": ", ".join(item.tags)} if item.tags else {}),
+    }).decode("utf-8")
+
+
+@blueprint.get("/robots.txt")
+def robots():
+    settings = service().settings
+
+    def build(snapshot: Snapshot) -> Document:
+        body = f"User-agent: *\nAllow: /\nSitemap: {settings.url('sitemap.xml')}\n"
+        return Document(body.encode(), "text/plain; charset=utf-8", None,
+                        f"public, max-age={settings.page_max_age}")
+
+    return send(service().document(("robots",), build))
+
+
+@blueprint.get("/sitemap.xml")
+@blueprint.get("/sitemaps/<int:part>.xml")
+def sitemap_xml(part: int | None = None):
+    settings = service().settings
+
+    def build(snapshot: Snapshot) -> Document | None:
+        if part is None:
+            body = sitemap.index_or_urlset(snapshot, settings)
+        else:
+            body = sitemap.urlset(snapshot, settings, part)
+        if body is None:
+            return None
+        return Document(body, "application/xml; charset=utf-8", snapshot.updated,
+                        f"public, max-age={settings.page_max_age}")
+
+    return send(service().document(("sitemap", part), build))
+
+
+@blueprint.get("/static/style.<digest>.css")
+def stylesheet(digest: str):
+    document = current_app.extensions["feedsvc.stylesheet"]
+    if digest != document.tag[:STYLESHEET_DIGEST]:
+        abort(404)
+    return send(document)
 
 
 @blueprint.get("/healthz")
