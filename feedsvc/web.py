@@ -21,6 +21,8 @@ from .store import Snapshot, Store
 from .text import slugify
 
 DOCUMENT_CACHE_SIZE = 4096
+ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
+ASSET_DIGEST = 12
 
 
 class Service:
@@ -75,20 +77,24 @@ def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
-    stylesheet = _stylesheet()
-    app.extensions["feedsvc.stylesheet"] = stylesheet
-    app.jinja_env.globals["stylesheet"] = f"static/style.{stylesheet.tag[:12]}.css"
+    assets = {name: _asset(name) for name in ASSETS}
+    app.extensions["feedsvc.assets"] = assets
+    app.jinja_env.globals["asset"] = lambda name: settings.url(asset_path(name, assets[name]))
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(pages.blueprint)
     app.after_request(_common_headers)
     return app
 
 
-def _stylesheet() -> Document:
-    """The one stylesheet, served under a content-hashed URL so it can be cached for a year."""
-    body = (Path(__file__).parent / "static" / "style.css").read_bytes()
-    return Document(body, "text/css; charset=utf-8", None,
-                    "public, max-age=31536000, immutable")
+def _asset(name: str) -> Document:
+    """A static file, served under a content-hashed URL so it can be cached for a year."""
+    body = (Path(__file__).parent / "static" / name).read_bytes()
+    return Document(body, ASSETS[name], None, "public, max-age=31536000, immutable")
+
+
+def asset_path(name: str, document: Document) -> str:
+    stem, _, suffix = name.rpartition(".")
+    return f"static/{stem}.{document.tag[:ASSET_DIGEST]}.{suffix}"
 
 
 def send(document: Document | None) -> Response:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
+                   request)
 
 from .. import sitemap
 from ..content import summary_text
@@ -11,12 +12,11 @@ from ..items import Author
 from ..responses import Document
 from ..store import Snapshot
 from ..text import slugify
-from ..web import send, service
+from ..web import asset_path, send, service
 from .feeds import canonical_tag_redirect
 
 blueprint = Blueprint("pages", __name__)
 MAX_PAGE_PARAM = 12  # digits: anything longer is not a page we could have
-STYLESHEET_DIGEST = 12
 
 
 def html_document(body: str, updated) -> Document:
@@ -148,12 +148,19 @@ def sitemap_xml(part: int | None = None):
     return send(service().document(("sitemap", part), build))
 
 
-@blueprint.get("/static/style.<digest>.css")
-def stylesheet(digest: str):
-    document = current_app.extensions["feedsvc.stylesheet"]
-    if digest != document.tag[:STYLESHEET_DIGEST]:
+@blueprint.get("/static/<stem>.<digest>.<suffix>")
+def asset(stem: str, digest: str, suffix: str):
+    document = current_app.extensions["feedsvc.assets"].get(f"{stem}.{suffix}")
+    if document is None or asset_path(f"{stem}.{suffix}", document) != \
+            f"static/{stem}.{digest}.{suffix}":
         abort(404)
     return send(document)
+
+
+@blueprint.get("/favicon.ico")
+def favicon():
+    document = current_app.extensions["feedsvc.assets"]["icon.svg"]
+    return redirect(service().settings.url(asset_path("icon.svg", document)), code=301)
 
 
 @blueprint.get("/healthz")
