@@ -43,6 +43,10 @@ class Settings:
     archive_max_age: int = 86400
     max_item_bytes: int = 5_000_000
     rescan_interval: float = 30.0
+    # Parsed items are kept in <cache_dir>/feedsvc/ (default: $XDG_CACHE_HOME or ~/.cache)
+    # so a restart with unchanged files parses nothing.
+    cache: bool = True
+    cache_dir: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -64,6 +68,13 @@ def _coerce(name: str, value):
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on",
+                                                 "off"):
+                    raise ValueError(f"expected true or false, got {value!r}")
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
         if kind == "Path":
             return Path(value)
         if kind == "tuple[str, ...]":

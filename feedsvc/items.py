@@ -13,8 +13,6 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path, PurePosixPath
-from types import MappingProxyType
-from typing import Mapping
 from urllib.parse import quote
 
 import yaml
@@ -56,6 +54,9 @@ class ItemError(Exception):
         super().__init__(f"{path}:{line or 1}: {message}")
         self.path, self.line, self.message = path, line, message
 
+    def __reduce__(self):  # pickled by the on-disk cache
+        return ItemError, (self.path, self.line, self.message)
+
 
 @dataclass(frozen=True)
 class Author:
@@ -83,7 +84,7 @@ class Item:
     format: str  # "markdown", "text" or "html"
     draft: bool = False
     lang: str = ""
-    extra: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    extra: dict = field(default_factory=dict)  # unknown front matter keys, kept as read
     warnings: tuple[str, ...] = ()
 
 
@@ -274,7 +275,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         format=fmt,
         draft=_draft(relpath, meta),
         lang=_lang(relpath, meta, text_field("lang"), warnings),
-        extra=MappingProxyType({k: v for k, v in meta.items() if k not in KNOWN_KEYS}),
+        extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         warnings=tuple(warnings),
     )
 

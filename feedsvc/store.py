@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Iterable, Mapping
 
+from . import cache
 from .config import Settings
 from .items import Item, ItemError, is_item_path, read_item
 from .text import slugify
@@ -63,6 +64,11 @@ class Snapshot:
         return max((item.updated for item in self.items), default=None)
 
 
+EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_tag=MappingProxyType({}),
+                 tag_names=MappingProxyType({}), position=MappingProxyType({}), problems=(),
+                 version="", next_change=None)
+
+
 @dataclass(frozen=True)
 class _FileState:
     key: tuple  # (mtime_ns, size, inode): unchanged key means unchanged file
@@ -79,12 +85,24 @@ class Store:
         self.parse_count = 0  # files parsed so far (tests use it to prove incremental work)
         # Called as listener(old, new) after each new snapshot, in the refreshing thread.
         self.listeners: list = []
-        self._files: dict[str, _FileState] = {}
+        self._files: dict[str, _FileState] = {
+            relpath: _FileState(*entry) for relpath, entry in cache.load(settings).items()}
+        self._cache_dirty = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.snapshot = self._build()
+        self.snapshot = EMPTY
         self.refresh()
+        self.save_cache()
+
+    def save_cache(self) -> None:
+        """Write the on-disk cache if anything was parsed or removed since it was read."""
+        with self._lock:
+            if not self._cache_dirty:
+                return
+            entries = {relpath: (state.key, state.result) for relpath, state in self._files.items()}
+            self._cache_dirty = False
+        cache.save(self.settings, entries)
 
     # -- scanning ----------------------------------------------------------------------------
 
@@ -96,18 +114,20 @@ class Store:
                 found = dict(self._scan())
                 for relpath in set(self._files) - set(found):
                     del self._files[relpath]
+                    self._cache_dirty = True
             else:
                 found = {}
                 for relpath in paths:
                     key = self._stat_key(self.root / relpath)
                     if key is None:
-                        self._files.pop(relpath, None)
+                        self._cache_dirty |= self._files.pop(relpath, None) is not None
                     else:
                         found[relpath] = key
             for relpath, key in found.items():
                 state = self._files.get(relpath)
                 if state is None or state.key != key:
                     self._files[relpath] = self._read(relpath, key, state)
+                    self._cache_dirty = True
             snapshot = self._build()
             if snapshot.version == self.snapshot.version:
                 return False
@@ -289,6 +309,7 @@ class Store:
                         first = False
                         last_rescan = time.monotonic()
                         self.refresh()
+                        self.save_cache()
                     elif paths is None or (due is not None and due <= self.clock()):
                         self.refresh()
                     elif paths:

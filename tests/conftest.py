@@ -16,6 +16,12 @@ import pytest
 from feedsvc import create_app
 
 BUNDLED_ITEMS = Path(__file__).resolve().parent.parent / "items"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Every test (and every server it starts) keeps its on-disk cache in its own folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 BASE_URL = "https://feeds.example.org/"
 
 
@@ -31,7 +37,7 @@ def items_dir(tmp_path) -> Path:
 def make_app(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray feedsvc.toml from the developer's folder
     for key in [k for k in os.environ if k.startswith("FEEDSVC_")]:
-        monkeypatch.delenv(key)
+        monkeypatch.delenv(key)  # the private_cache fixture keeps XDG_CACHE_HOME
 
     def make(items: Path, **settings):
         return create_app({"items_dir": items, "base_url": BASE_URL, **settings}, watch=False)

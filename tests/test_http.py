@@ -200,3 +200,30 @@ def test_paged_index(make_app, tmp_path):
     assert client.get("/?page=3").status_code == 200
     for bad in ("4", "0", "-1", "x", "9" * 40):
         assert client.get(f"/?page={bad}").status_code == 404
+
+
+def test_requests_never_scan_the_folder(client, monkeypatch):
+    import os
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a request scanned the items folder")
+
+    monkeypatch.setattr(os, "scandir", forbidden)
+    monkeypatch.setattr(os, "listdir", forbidden)
+    for path in PATHS + ["/?page=1", "/sitemap.xml", "/archive/1.atom", "/items/nope"]:
+        assert client.get(path).status_code in (200, 307, 404)
+
+
+def test_bytes_are_built_once_per_snapshot(app, monkeypatch):
+    from feedsvc import feeds
+
+    calls = []
+    original = feeds.render
+    monkeypatch.setattr(feeds, "render", lambda *a: calls.append(a[0]) or original(*a))
+    client = app.test_client()
+    first = client.get("/feed.atom", headers={"Accept-Encoding": "gzip"}).data
+    second = client.get("/feed.atom", headers={"Accept-Encoding": "gzip"}).data
+    assert first == second and calls == ["atom"]
+    app.extensions["feedsvc"].store.refresh()  # nothing changed: same snapshot, same bytes
+    client.get("/feed.atom")
+    assert calls == ["atom"]

@@ -63,3 +63,41 @@ def test_a_broken_file_is_left_out_and_reported(items_dir):
     snapshot = make_store(items_dir).snapshot
     assert len(snapshot.items) == 5
     assert [p.path for p in snapshot.errors] == ["broken.md"]
+
+
+def test_restart_with_cache_parses_nothing(items_dir, tmp_path):
+    first = make_store(items_dir, cache_dir=str(tmp_path / "c"))
+    assert first.parse_count == 6
+    second = make_store(items_dir, cache_dir=str(tmp_path / "c"))
+    assert second.parse_count == 0
+    assert [i.id for i in second.snapshot.items] == [i.id for i in first.snapshot.items]
+    assert second.snapshot.version == first.snapshot.version
+    path = items_dir / "2024-12-20-winter-solstice.md"
+    path.write_text(path.read_text() + "\nMore.\n")
+    os.utime(path, ns=(1, 1))
+    assert make_store(items_dir, cache_dir=str(tmp_path / "c")).parse_count == 1
+
+
+def test_corrupt_or_hostile_cache_is_ignored_and_rebuilt(items_dir, tmp_path):
+    import pickle
+
+    from feedsvc import cache
+
+    settings = Settings(items_dir=items_dir, base_url="https://example.org/",
+                        cache_dir=str(tmp_path / "c"))
+    make_store(items_dir, cache_dir=str(tmp_path / "c"))
+    path = cache.cache_path(settings)
+    good = path.read_bytes()
+    payload = pickle.dumps(os.system)  # would run code if it were trusted
+    import hashlib
+    for bad in (b"garbage", good[:-100], good[:40] + b"x" + good[41:],
+                cache.MAGIC + hashlib.sha256(payload).hexdigest().encode() + payload):
+        path.write_bytes(bad)
+        store = make_store(items_dir, cache_dir=str(tmp_path / "c"))
+        assert store.parse_count == 6 and len(store.snapshot.items) == 5
+        assert make_store(items_dir, cache_dir=str(tmp_path / "c")).parse_count == 0
+
+
+def test_cache_can_be_turned_off(items_dir, tmp_path):
+    make_store(items_dir, cache=False, cache_dir=str(tmp_path / "c"))
+    assert not (tmp_path / "c").exists()
