@@ -14,7 +14,7 @@ import cmarkgfm
 import nh3
 from cmarkgfm.cmark import Options
 
-from .items import Item
+from .items import Item, body_of
 from .text import clean_text
 
 SUMMARY_LENGTH = 280
@@ -64,7 +64,7 @@ def content_html(item: Item) -> str:
 def content_warnings(item: Item) -> list[str]:
     """What `feedsvc check` should say about an item's content."""
     warnings = []
-    if not item.body.strip():
+    if not body_of(item).strip():
         warnings.append("no content: readers will show the title alone")
     elif nesting_depth(raw_html(item)) > MAX_NESTING:
         warnings.append(f"markup nested more than {MAX_NESTING} levels deep: "
@@ -86,11 +86,12 @@ def nesting_depth(fragment: str) -> int:
 
 
 def raw_html(item: Item) -> str:
+    body = body_of(item)
     if item.format == "markdown":
-        return cmarkgfm.github_flavored_markdown_to_html(item.body, options=_CMARK_OPTIONS)
+        return cmarkgfm.github_flavored_markdown_to_html(body, options=_CMARK_OPTIONS)
     if item.format == "text":
-        return text_to_html(item.body)
-    return item.body
+        return text_to_html(body)
+    return body
 
 
 def text_to_html(text: str) -> str:

@@ -6,6 +6,7 @@ user can get wrong in a file ends here as an `ItemError`; nothing half-parsed tr
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -28,6 +29,7 @@ JEKYLL_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/|$)")
 MIN_YEAR, MAX_YEAR = 1900, 2999
 MAX_TITLE_LENGTH = 500
+MAX_RELOAD_BYTES = 64_000_000
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely
 # A YAML alias can make a tiny document expand into billions of nodes when walked.
 MAX_FRONT_MATTER_NODES = 10_000
@@ -80,20 +82,28 @@ class Item:
     authors: tuple[Author, ...]
     tags: tuple[str, ...]
     summary: str  # plain text; empty when the file gives none
-    body: str
+    # The text after the front matter; None when the store dropped it to save memory, in
+    # which case `body_of` reads it again from `source` when the item is first rendered.
+    body: str | None
     format: str  # "markdown", "text" or "html"
     draft: bool = False
     lang: str = ""
     extra: dict = field(default_factory=dict)  # unknown front matter keys, kept as read
     warnings: tuple[str, ...] = ()
+    tag_keys: tuple[str, ...] = ()  # slugify(tag) for each tag: the tag's URL and index key
+    source: str = ""  # absolute path of the file, when read from disk
 
 
 def is_item_path(path: PurePosixPath | Path) -> bool:
     return path.suffix.lower() in FORMATS and not path.name.startswith(".")
 
 
-def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None) -> Item:
-    """Parse the file at `path` (inside `root`) into an `Item`, or raise `ItemError`."""
+def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,
+              keep_body: bool = True) -> Item:
+    """Parse the file at `path` (inside `root`) into an `Item`, or raise `ItemError`.
+
+    With keep_body=False the item holds no body text (an index of 100,000 items would
+    otherwise hold them all); `body_of` reads it back on first render."""
     relpath = path.relative_to(root).as_posix()
     try:
         with open(path, "rb") as file:
@@ -104,7 +114,24 @@ def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = 
     if len(data) > settings.max_item_bytes:
         raise ItemError(relpath, None,
                         f"larger than max_item_bytes ({settings.max_item_bytes} bytes)")
-    return parse_item(relpath, data, settings, mtime)
+    item = parse_item(relpath, data, settings, mtime)
+    if keep_body:
+        return dataclasses.replace(item, source=str(path))
+    return dataclasses.replace(item, source=str(path), body=None)
+
+
+def body_of(item: Item) -> str:
+    """The item's body text, read again from its file if the index dropped it."""
+    if item.body is not None:
+        return item.body
+    try:
+        with open(item.source, "rb") as file:
+            data = file.read(MAX_RELOAD_BYTES)
+        meta, body, _ = _split_front_matter(item.path, _decode(item.path, data))
+        title = meta.get("title") if isinstance(meta.get("title"), str) else ""
+        return clean_text(_title_from_body(item.format, clean_text(title).strip(), body)[1])
+    except (OSError, ItemError):
+        return ""  # the file changed under us: the watcher publishes its new state shortly
 
 
 def _stat_mtime(file) -> float:
@@ -259,6 +286,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         specific = quote(explicit_id or slug, safe="/-._~!$&'()*+,;=:@")
         item_id = f"tag:{settings.authority},{settings.tag_date}:{specific}"
 
+    tags = _tags(relpath, meta)
     return Item(
         path=relpath,
         slug=slug,
@@ -269,7 +297,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         updated=max(updated, published),
         date_source=date_source,
         authors=_authors(relpath, meta),
-        tags=_tags(relpath, meta),
+        tags=tags,
         summary=text_field("summary"),
         body=clean_text(body),
         format=fmt,
@@ -277,6 +305,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         lang=_lang(relpath, meta, text_field("lang"), warnings),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         warnings=tuple(warnings),
+        tag_keys=tuple(slugify(tag) for tag in tags),
     )
 
 

@@ -8,7 +8,6 @@ single assignment, so readers never wait and never see half an update.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -17,56 +16,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Iterable
 
 from . import cache
 from .config import Settings
-from .items import Item, ItemError, is_item_path, read_item
-from .text import slugify
+from .index import EMPTY, Index, NeedsRebuild, Problem, Snapshot  # noqa: F401 (re-exported)
+from .items import FORMATS, Item, ItemError, is_item_path, read_item
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
 # last good version.
 READ_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing `feedsvc check` reports: `path:line: severity: message`."""
-
-    path: str
-    line: int | None
-    severity: str  # "error" or "warning"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line or 1}: {self.severity}: {self.message}"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    items: tuple[Item, ...]  # published items, newest first
-    by_slug: Mapping[str, Item]
-    by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
-    tag_names: Mapping[str, str]  # slugified tag -> the spelling shown to people
-    position: Mapping[str, int]  # slug -> index in `items` (for newer/older links)
-    problems: tuple[Problem, ...]
-    version: str
-    next_change: datetime | None  # when a scheduled item becomes due
-
-    @property
-    def errors(self) -> tuple[Problem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
-
-    @property
-    def updated(self) -> datetime | None:
-        return max((item.updated for item in self.items), default=None)
-
-
-EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_tag=MappingProxyType({}),
-                 tag_names=MappingProxyType({}), position=MappingProxyType({}), problems=(),
-                 version="", next_change=None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +48,7 @@ class Store:
         self._files: dict[str, _FileState] = {
             relpath: _FileState(*entry) for relpath, entry in cache.load(settings).items()}
         self._cache_dirty = False
+        self._index: Index | None = None  # None: rebuild it on the next refresh
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,38 +71,63 @@ class Store:
         """Re-read what changed (all files, or just `paths`); publish a new snapshot if the
         visible content changed. Returns whether it did."""
         with self._lock:
+            changes: dict[str, tuple] = {}  # path -> (old result or None, new state or None)
             if paths is None:
                 found = dict(self._scan())
                 for relpath in set(self._files) - set(found):
-                    del self._files[relpath]
-                    self._cache_dirty = True
+                    changes[relpath] = (self._files.pop(relpath).result, None)
             else:
                 found = {}
                 for relpath in paths:
                     key = self._stat_key(self.root / relpath)
-                    if key is None:
-                        self._cache_dirty |= self._files.pop(relpath, None) is not None
-                    else:
+                    if key is not None:
                         found[relpath] = key
+                    elif relpath in self._files:
+                        changes[relpath] = (self._files.pop(relpath).result, None)
             for relpath, key in found.items():
                 state = self._files.get(relpath)
                 if state is None or state.key != key:
                     self._files[relpath] = self._read(relpath, key, state)
-                    self._cache_dirty = True
-            snapshot = self._build()
-            if snapshot.version == self.snapshot.version:
+                    changes[relpath] = (state and state.result, self._files[relpath])
+            self._cache_dirty |= bool(changes)
+            return self._update_index(changes)
+
+    def _update_index(self, changes: dict) -> bool:
+        now = self.clock()
+        previous = self.snapshot
+        try:
+            if self._index is None:
+                raise NeedsRebuild
+            for relpath in sorted(changes):
+                old, new = changes[relpath]
+                self._index.apply(relpath, old, new and new.result, now)
+                self._index.record(relpath, new and new.key)
+            if not self._index.promote_due(now) and not changes:
                 return False
-            old, self.snapshot = self.snapshot, snapshot
-            for listener in self.listeners:
-                listener(old, snapshot)
-            return True
+        except NeedsRebuild:
+            self._index, previous = Index(), EMPTY
+            for relpath in sorted(self._files):
+                state = self._files[relpath]
+                self._index.apply(relpath, None, state.result, now, rebuilding=True)
+                self._index.record(relpath, state.key)
+        snapshot = self._index.publish(previous)
+        if snapshot.version == self.snapshot.version:
+            return False
+        old, self.snapshot = self.snapshot, snapshot
+        for listener in self.listeners:
+            listener(old, snapshot)
+        return True
 
     def _scan(self):
-        """Yield (relative path, stat key) for every item file; never leaves the folder."""
-        root = self.root
-        if not root.is_dir():
+        """Yield (relative path, stat key) for every item file; never leaves the folder.
+
+        Plain strings and DirEntry's cached stat: at 100,000 files, pathlib's overhead was
+        most of the start-up scan."""
+        root = str(self.root)
+        if not os.path.isdir(root):
             log.error("items folder %s does not exist", root)
             return
+        prefix = len(root.rstrip(os.sep)) + 1
         stack = [root]
         while stack:
             folder = stack.pop()
@@ -155,11 +141,15 @@ class Store:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-                    elif is_item_path(Path(entry.name)):
-                        key = self._stat_key(Path(entry.path))
+                        stack.append(entry.path)
+                    elif os.path.splitext(entry.name)[1].lower() in FORMATS:
+                        if entry.is_symlink():
+                            key = self._stat_key(Path(entry.path))
+                        else:
+                            st = entry.stat(follow_symlinks=False)
+                            key = (st.st_mtime_ns, st.st_size, st.st_ino)
                         if key is not None:
-                            yield Path(entry.path).relative_to(root).as_posix(), key
+                            yield entry.path[prefix:].replace(os.sep, "/"), key
                 except OSError:
                     continue
 
@@ -186,7 +176,8 @@ class Store:
         for _ in range(READ_ATTEMPTS):
             self.parse_count += 1
             try:
-                result = read_item(path, self.root, self.settings, mtime=key[0] / 1e9)
+                result = read_item(path, self.root, self.settings, mtime=key[0] / 1e9,
+                                   keep_body=False)
             except ItemError as error:
                 result = error
             except Exception as error:  # a bug of ours must not take the other items down
@@ -215,67 +206,6 @@ class Store:
         with self._lock:
             states = sorted(self._files.items())
         return [state.result for _, state in states if isinstance(state.result, Item)]
-
-    # -- snapshots ---------------------------------------------------------------------------
-
-    def _build(self) -> Snapshot:
-        now = self.clock()
-        problems: list[Problem] = []
-        candidates: list[Item] = []
-        for relpath in sorted(self._files):
-            result = self._files[relpath].result
-            if isinstance(result, ItemError):
-                problems.append(Problem(result.path, result.line, "error", result.message))
-                continue
-            problems.extend(Problem(relpath, None, "warning", w) for w in result.warnings)
-            candidates.append(result)
-
-        # Two files claiming one slug or one id: the first path in sort order wins, always.
-        by_slug: dict[str, Item] = {}
-        ids: dict[str, Item] = {}
-        items: list[Item] = []
-        next_change = None
-        for item in candidates:
-            for index, value, kind in ((by_slug, item.slug, "slug"), (ids, item.id, "id")):
-                if value in index:
-                    problems.append(Problem(item.path, None, "error",
-                                            f"{kind} {value!r} already used by "
-                                            f"{index[value].path}; this file is left out"))
-                    break
-            else:
-                by_slug[item.slug] = ids[item.id] = item
-                if item.draft:
-                    continue
-                if item.published > now:
-                    next_change = min(next_change or item.published, item.published)
-                    continue
-                items.append(item)
-        for slug in [slug for slug, item in by_slug.items() if item not in items]:
-            del by_slug[slug]  # drafts and scheduled items are not served yet
-
-        items.sort(key=lambda item: (item.published, item.slug), reverse=True)
-        by_tag: dict[str, list[Item]] = {}
-        tag_names: dict[str, str] = {}
-        for item in items:
-            for tag in item.tags:
-                key = slugify(tag)
-                by_tag.setdefault(key, []).append(item)
-                tag_names.setdefault(key, tag)
-
-        digest = hashlib.sha256()
-        for item in items:
-            digest.update(f"{item.path}\0{self._files[item.path].key}\n".encode())
-        digest.update(repr([str(p) for p in problems]).encode())
-        return Snapshot(
-            items=tuple(items),
-            by_slug=MappingProxyType(by_slug),
-            by_tag=MappingProxyType({k: tuple(v) for k, v in by_tag.items()}),
-            tag_names=MappingProxyType(tag_names),
-            position=MappingProxyType({item.slug: n for n, item in enumerate(items)}),
-            problems=tuple(problems),
-            version=digest.hexdigest()[:16],
-            next_change=next_change,
-        )
 
     # -- watching ----------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def item_page(slug: str):
         item = snapshot.by_slug.get(slug)
         if item is None:
             return None
-        position = snapshot.position[slug]
+        position = snapshot.position(item)
         newer = snapshot.items[position - 1] if position > 0 else None
         older = snapshot.items[position + 1] if position + 1 < len(snapshot.items) else None
         body = render_template("item.html", item=item, newer=newer, older=older,

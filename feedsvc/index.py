@@ -1,0 +1,205 @@
+"""The published view of the items, kept up to date one file at a time.
+
+`Index` holds mutable, sorted structures that a file change updates in O(log n) plus the
+size of the touched tags; `publish()` turns them into an immutable `Snapshot`. When a change
+touches a slug or id conflict, it asks for a rebuild from scratch, which resolves conflicts the
+same way every time: the first path in sort order wins.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Mapping
+
+from .items import Item, ItemError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing `feedsvc check` reports: `path:line: severity: message`."""
+
+    path: str
+    line: int | None
+    severity: str  # "error" or "warning"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line or 1}: {self.severity}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    items: tuple[Item, ...]  # published items, newest first
+    by_slug: Mapping[str, Item]
+    by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
+    tag_names: Mapping[str, str]  # slugified tag -> the spelling shown to people
+    order: tuple[tuple, ...]  # sort keys of `items`, oldest first (for `position`)
+    updated: datetime | None  # the newest update time among `items`
+    problems: tuple[Problem, ...]
+    version: str
+    next_change: datetime | None  # when a scheduled item becomes due
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    def position(self, item: Item) -> int:
+        """Index of a published item in `items`, in O(log n)."""
+        return len(self.order) - 1 - bisect.bisect_left(self.order, sort_key(item))
+
+
+EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_tag=MappingProxyType({}),
+                 tag_names=MappingProxyType({}), order=(), updated=None, problems=(), version="",
+                 next_change=None)
+
+
+def sort_key(item: Item) -> tuple:
+    return (item.published, item.slug)
+
+
+class NeedsRebuild(Exception):
+    """An incremental change touched a slug or id conflict."""
+
+
+class Index:
+    def __init__(self):
+        self._owner: dict[tuple[str, str], str] = {}  # ("slug"|"id", value) -> owning path
+        self._candidates: dict[str, Item] = {}  # path -> item owning its slug and id
+        self._losers: dict[str, Item] = {}  # path -> item left out by a conflict
+        self._problems: dict[str, list[Problem]] = {}
+        self._order: list[tuple] = []  # sort keys, oldest first
+        self._published: list[Item] = []  # parallel to _order
+        self._by_slug: dict[str, Item] = {}
+        self._by_tag: dict[str, list[Item]] = {}  # oldest first
+        self._dirty_tags: set[str] = set()
+        self._scheduled: dict[str, Item] = {}
+        self._updated: list[datetime] = []  # update times of published items, sorted
+        self._file_digests: dict[str, int] = {}
+        self._digest = 0  # XOR of per-file digests: order-free, updated per file
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def apply(self, path: str, old, new, now: datetime,
+              rebuilding: bool = False) -> None:
+        """File `path` went from result `old` to `new` (None: absent). During a rebuild, paths
+        arrive in sort order and conflicts are resolved; otherwise they raise NeedsRebuild."""
+        if old is not None:
+            self._remove(path, old)
+        if new is not None:
+            self._add(path, new, now, rebuilding)
+
+    def _remove(self, path: str, old) -> None:
+        self._problems.pop(path, None)
+        self._digest ^= self._file_digests.pop(path, 0)
+        if path in self._losers:
+            del self._losers[path]
+            return
+        if not isinstance(old, Item):
+            return
+        if any(loser.slug == old.slug or loser.id == old.id for loser in self._losers.values()):
+            raise NeedsRebuild  # a file that lost to this one may now win
+        del self._candidates[path]
+        del self._owner[("slug", old.slug)], self._owner[("id", old.id)]
+        if self._scheduled.pop(path, None) is None and not old.draft:
+            self._unpublish(old)
+
+    def _add(self, path: str, new, now: datetime, rebuilding: bool) -> None:
+        if isinstance(new, ItemError):
+            self._problems[path] = [Problem(new.path, new.line, "error", new.message)]
+            return
+        problems = [Problem(path, None, "warning", w) for w in new.warnings]
+        for kind, value in (("slug", new.slug), ("id", new.id)):
+            owner = self._owner.get((kind, value))
+            if owner is not None and owner != path:
+                if not rebuilding:
+                    raise NeedsRebuild
+                problems.append(Problem(path, None, "error", f"{kind} {value!r} already used "
+                                        f"by {owner}; this file is left out"))
+                self._problems[path] = problems
+                self._losers[path] = new
+                return
+        self._problems[path] = problems
+        self._candidates[path] = new
+        self._owner[("slug", new.slug)] = self._owner[("id", new.id)] = path
+        if new.draft:
+            return
+        if new.published > now:
+            self._scheduled[path] = new
+        else:
+            self._publish_item(new)
+
+    def promote_due(self, now: datetime) -> bool:
+        """Publish scheduled items whose time has come."""
+        due = [path for path, item in self._scheduled.items() if item.published <= now]
+        for path in due:
+            self._publish_item(self._scheduled.pop(path))
+        return bool(due)
+
+    def _publish_item(self, item: Item) -> None:
+        key = sort_key(item)
+        at = bisect.bisect_left(self._order, key)
+        self._order.insert(at, key)
+        self._published.insert(at, item)
+        bisect.insort(self._updated, item.updated)
+        self._by_slug[item.slug] = item
+        for tag in item.tag_keys:
+            items = self._by_tag.setdefault(tag, [])
+            items.insert(bisect.bisect_left(items, key, key=sort_key), item)
+            self._dirty_tags.add(tag)
+
+    def _unpublish(self, item: Item) -> None:
+        at = bisect.bisect_left(self._order, sort_key(item))
+        while self._published[at] is not item:
+            at += 1
+        del self._order[at], self._published[at]
+        del self._updated[bisect.bisect_left(self._updated, item.updated)]
+        del self._by_slug[item.slug]
+        for tag in item.tag_keys:
+            self._by_tag[tag].remove(item)
+            if not self._by_tag[tag]:
+                del self._by_tag[tag]
+            self._dirty_tags.add(tag)
+
+    # -- versions and snapshots ------------------------------------------------------------
+
+    def record(self, path: str, key: tuple | None) -> None:
+        """Fold a file's stat key into the version (called after `apply`)."""
+        if key is None:
+            return
+        value = int.from_bytes(hashlib.blake2b(f"{path}\0{key}".encode(),
+                                               digest_size=8).digest(), "big")
+        self._file_digests[path] = value
+        self._digest ^= value
+
+    def publish(self, previous: Snapshot) -> Snapshot:
+        by_tag = dict(previous.by_tag)
+        tag_names = dict(previous.tag_names)
+        for tag in self._dirty_tags:
+            items = self._by_tag.get(tag)
+            if items:
+                by_tag[tag] = tuple(reversed(items))
+                newest = by_tag[tag][0]
+                tag_names[tag] = newest.tags[newest.tag_keys.index(tag)]
+            else:
+                by_tag.pop(tag, None)
+                tag_names.pop(tag, None)
+        self._dirty_tags.clear()
+        problems = tuple(sorted((p for ps in self._problems.values() for p in ps),
+                                key=lambda p: (p.path, p.line or 0, p.message)))
+        scheduled = [item.published for item in self._scheduled.values()]
+        return Snapshot(
+            items=tuple(reversed(self._published)),
+            by_slug=MappingProxyType(dict(self._by_slug)),
+            by_tag=MappingProxyType(by_tag),
+            tag_names=MappingProxyType(tag_names),
+            order=tuple(self._order),
+            updated=self._updated[-1] if self._updated else None,
+            problems=problems,
+            version=f"{self._digest:016x}-{len(self._published)}-{len(problems)}",
+            next_change=min(scheduled, default=None),
+        )
+
