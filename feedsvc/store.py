@@ -71,19 +71,22 @@ class Store:
         """Re-read what changed (all files, or just `paths`); publish a new snapshot if the
         visible content changed. Returns whether it did."""
         with self._lock:
-            changes: dict[str, tuple] = {}  # path -> (old result or None, new state or None)
             if paths is None:
                 found = dict(self._scan())
-                for relpath in set(self._files) - set(found):
-                    changes[relpath] = (self._files.pop(relpath).result, None)
+                gone = set(self._files) - set(found)
             else:
-                found = {}
-                for relpath in paths:
+                # Each path once: a file deleted and re-created between two events must be
+                # seen as one change from its old state, or the index would keep both.
+                found, gone = {}, set()
+                for relpath in set(paths):
                     key = self._stat_key(self.root / relpath)
                     if key is not None:
                         found[relpath] = key
                     elif relpath in self._files:
-                        changes[relpath] = (self._files.pop(relpath).result, None)
+                        gone.add(relpath)
+            changes: dict[str, tuple] = {}  # path -> (old result or None, new state or None)
+            for relpath in gone:
+                changes[relpath] = (self._files.pop(relpath).result, None)
             for relpath, key in found.items():
                 state = self._files.get(relpath)
                 if state is None or state.key != key:
@@ -106,10 +109,12 @@ class Store:
                 return False
         except NeedsRebuild:
             self._index, previous = Index(), EMPTY
+            self._index.start_rebuild()
             for relpath in sorted(self._files):
                 state = self._files[relpath]
                 self._index.apply(relpath, None, state.result, now, rebuilding=True)
                 self._index.record(relpath, state.key)
+            self._index.finish_rebuild()
         snapshot = self._index.publish(previous)
         if snapshot.version == self.snapshot.version:
             return False

@@ -184,6 +184,12 @@ def test_writers_and_readers_at_once(serve, tmp_path):
             n += 1
 
     def reader():
+        try:
+            read_until_stopped()
+        except Exception as error:  # a thread's exception would otherwise vanish
+            failures.append(repr(error))
+
+    def read_until_stopped():
         while time.monotonic() < stop:
             for fmt in ("atom", "rss", "json"):
                 status, _, body = server.get(f"/feed.{fmt}")

@@ -101,3 +101,43 @@ def test_corrupt_or_hostile_cache_is_ignored_and_rebuilt(items_dir, tmp_path):
 def test_cache_can_be_turned_off(items_dir, tmp_path):
     make_store(items_dir, cache=False, cache_dir=str(tmp_path / "c"))
     assert not (tmp_path / "c").exists()
+
+
+def test_a_file_recreated_between_two_events_is_one_change(items_dir):
+    store = make_store(items_dir)
+    path = write(items_dir, "2026-01-01-again.md", "---\ntitle: Once\n---\nx\n")
+    store.refresh(["2026-01-01-again.md"])
+    path.unlink()
+    write(items_dir, "2026-01-01-again.md", "---\ntitle: Twice\n---\nlonger body\n")
+    store.refresh(["2026-01-01-again.md", "2026-01-01-again.md"])  # watchers repeat paths
+    ids = [item.id for item in store.snapshot.items]
+    assert len(ids) == len(set(ids))
+    assert store.snapshot.by_slug["again"].title == "Twice"
+
+
+def test_incremental_updates_match_a_rebuild(items_dir):
+    """Whatever order changes arrive in, the snapshot equals one built from scratch."""
+    import random
+
+    store = make_store(items_dir)
+    rng = random.Random(5)
+    for step in range(60):
+        n = rng.randrange(8)
+        name = f"2026-01-{n + 1:02d}-churn-{n}.md"
+        action = rng.choice(["write", "write", "delete", "draft", "retag"])
+        if action == "delete":
+            (items_dir / name).unlink(missing_ok=True)
+        else:
+            tags = rng.sample(["a", "b", "c"], 2) if action == "retag" else ["a"]
+            draft = "true" if action == "draft" else "false"
+            write(items_dir, name, f"---\ntitle: C{n} {step}\ntags: {tags}\ndraft: {draft}\n"
+                  f"date: 2026-01-{rng.randrange(1, 28):02d}\n---\nx\n")
+        os.utime(items_dir / name, ns=(step, step)) if (items_dir / name).exists() else None
+        store.refresh([name])
+        fresh = make_store(items_dir, cache=False).snapshot
+        got = store.snapshot
+        assert [i.path for i in got.items] == [i.path for i in fresh.items], step
+        assert {t: [i.path for i in v] for t, v in got.by_tag.items()} == \
+            {t: [i.path for i in v] for t, v in fresh.by_tag.items()}, step
+        assert dict(got.tag_names) == dict(fresh.tag_names)
+        assert got.updated == fresh.updated and got.version == fresh.version
