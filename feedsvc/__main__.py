@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":  # the parallel start-up parse spawns processes that import __main__
+    main()

@@ -13,6 +13,9 @@ import os
 import stat
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +30,33 @@ log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
 # last good version.
 READ_ATTEMPTS = 3
+# Parse on every core when at least this many files need it (a cold start, not an edit).
+PARALLEL_MIN = 2000
+PARALLEL_CHUNK = 1000
+
+
+def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
+    """In a worker process: [(path, Item or ItemError, stat key after the read)]."""
+    root = Path(settings.items_dir)
+    results = []
+    for relpath in paths:
+        path = root / relpath
+        try:
+            result = read_item(path, root, settings, keep_body=False)
+        except ItemError as error:
+            result = error
+        except Exception:  # left to the main process, which logs it properly
+            continue
+        results.append((relpath, result, _file_key(path)))
+    return results
+
+
+def _file_key(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except (OSError, ValueError):
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 @dataclass(frozen=True)
@@ -87,11 +117,14 @@ class Store:
             changes: dict[str, tuple] = {}  # path -> (old result or None, new state or None)
             for relpath in gone:
                 changes[relpath] = (self._files.pop(relpath).result, None)
-            for relpath, key in found.items():
+            stale = {relpath: key for relpath, key in found.items()
+                     if relpath not in self._files or self._files[relpath].key != key}
+            parsed = self._parse_in_parallel(stale) if len(stale) >= PARALLEL_MIN else {}
+            for relpath, key in stale.items():
                 state = self._files.get(relpath)
-                if state is None or state.key != key:
-                    self._files[relpath] = self._read(relpath, key, state)
-                    changes[relpath] = (state and state.result, self._files[relpath])
+                fresh = parsed.get(relpath)
+                self._files[relpath] = fresh or self._read(relpath, key, state)
+                changes[relpath] = (state and state.result, self._files[relpath])
             self._cache_dirty |= bool(changes)
             return self._update_index(changes)
 
@@ -172,6 +205,27 @@ class Store:
         if not stat.S_ISREG(st.st_mode):
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _parse_in_parallel(self, stale: dict[str, tuple]) -> dict[str, _FileState]:
+        """Parse many files on every core (a cold start of 100,000 items). Files that changed
+        while read, or anything a worker could not do, are left to `_read`."""
+        workers = os.cpu_count() or 1
+        if workers < 2:
+            return {}
+        paths = sorted(stale)
+        chunks = [paths[n:n + PARALLEL_CHUNK] for n in range(0, len(paths), PARALLEL_CHUNK)]
+        parsed: dict[str, _FileState] = {}
+        try:
+            # spawn, not fork: the server's threads must not be copied mid-flight.
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                for results in pool.map(_parse_chunk, [self.settings] * len(chunks), chunks):
+                    for relpath, result, key in results:
+                        if key == stale[relpath]:
+                            parsed[relpath] = self._report(relpath, _FileState(key, result))
+        except (OSError, BrokenProcessPool) as error:
+            log.warning("parsing in parallel failed (%s); parsing in this process", error)
+        self.parse_count += len(parsed)
+        return parsed
 
     def _read(self, relpath: str, key: tuple, previous: _FileState | None) -> _FileState:
         if key == ("outside",):

@@ -141,3 +141,15 @@ def test_incremental_updates_match_a_rebuild(items_dir):
             {t: [i.path for i in v] for t, v in fresh.by_tag.items()}, step
         assert dict(got.tag_names) == dict(fresh.tag_names)
         assert got.updated == fresh.updated and got.version == fresh.version
+
+
+def test_parallel_parse_gives_the_same_index(items_dir, monkeypatch):
+    from feedsvc import store as store_module
+
+    serial = make_store(items_dir, cache=False)
+    monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(store_module, "PARALLEL_CHUNK", 2)
+    parallel = make_store(items_dir, cache=False)
+    assert parallel.parse_count == serial.parse_count == 6
+    assert [i.id for i in parallel.snapshot.items] == [i.id for i in serial.snapshot.items]
+    assert parallel.snapshot.version == serial.snapshot.version
