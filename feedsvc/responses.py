@@ -119,5 +119,24 @@ def _none_match_fails(document: Document, header: str) -> bool:
     return False
 
 
+def answer(document: Document, head: bool, accept_encoding: str, if_none_match: str | None,
+           if_modified_since: str | None) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) for a GET or HEAD of `document`: the best coding the client
+    takes, the validators, or a 304. The one place both request paths build a response."""
+    coding = choose_coding(document, accept_encoding)
+    headers = [("ETag", document.etag(coding)), ("Cache-Control", document.cache_control),
+               ("Vary", "Accept-Encoding"), *document.headers]
+    if document.last_modified is not None:
+        headers.append(("Last-Modified", http_date(document.last_modified)))
+    if not_modified(document, if_none_match, if_modified_since):
+        return 304, headers, b""
+    body = document.encoded(coding)
+    headers.append(("Content-Type", document.media_type))
+    if coding:
+        headers.append(("Content-Encoding", coding))
+    headers.append(("Content-Length", str(len(body))))
+    return document.status, headers, b"" if head else body
+
+
 def http_date(value: datetime) -> str:
     return format_datetime(value.astimezone(timezone.utc), usegmt=True)

@@ -227,3 +227,26 @@ def test_bytes_are_built_once_per_snapshot(app, monkeypatch):
     app.extensions["feedsvc"].store.refresh()  # nothing changed: same snapshot, same bytes
     client.get("/feed.atom")
     assert calls == ["atom"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": "br"},
+                                     {"If-None-Match": "*"}])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_fast_path_answers_exactly_like_flask(make_app, items_dir, headers, method):
+    """The first request goes through Flask; the next is served from memory in front of it."""
+    client = make_app(items_dir).test_client()
+    for path in ("/feed.atom", "/", "/items/winter-solstice"):
+        through_flask = client.open(path, method=method, headers=headers)
+        from_memory = client.open(path, method=method, headers=headers)
+        assert from_memory.status_code == through_flask.status_code
+        assert from_memory.data == through_flask.data
+        assert sorted(from_memory.headers.items()) == sorted(through_flask.headers.items())
+
+
+def test_fast_path_never_serves_a_stale_document(app, items_dir):
+    client = app.test_client()
+    client.get("/feed.atom")
+    assert b"Hot off the press" not in client.get("/feed.atom").data  # now from memory
+    write(items_dir, "2026-05-01-hot.md", "---\ntitle: Hot off the press\n---\nx\n")
+    app.extensions["feedsvc"].store.refresh()
+    assert b"Hot off the press" in client.get("/feed.atom").data

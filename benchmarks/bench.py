@@ -1,0 +1,287 @@
+"""feedsvc benchmarks, one command per target of issue 5. Not run by CI.
+
+    python benchmarks/bench.py throughput [--workers 1 2] [--seconds 10] [--runs 3]
+    python benchmarks/bench.py startup    [--items 100000] [--runs 1]
+    python benchmarks/bench.py update     [--items 100000] [--edits 10]
+    python benchmarks/bench.py item-page  [--items 100000] [--pages 200]
+
+Each prints medians and the ratio to a baseline measured in the same run: nginx serving the
+same bytes for throughput, feedsvc's own second run for start-up, a request that does no work
+(/healthz) for item pages. Needs `wrk` and `nginx` (Debian packages) for `throughput`.
+Servers bind to 127.0.0.1; every load run is bounded by --seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import corpus  # noqa: E402
+
+NGINX_CONF = """daemon off; worker_processes auto; pid {dir}/nginx.pid; error_log {dir}/error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  types {{ application/atom+xml atom; }}
+  server {{ listen 127.0.0.1:{port}; root {dir}/www; etag on; }} }}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError("server not ready")
+
+
+class Server:
+    def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
+                 extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        env = {**os.environ, **(extra_env or {})}
+        env["XDG_CACHE_HOME"] = cache_dir or tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "feedsvc", "serve", "--items", str(items), "--port",
+             str(self.port), "--workers", str(workers), "--no-access-log"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+
+    def health(self) -> dict:
+        import json
+        with urllib.request.urlopen(self.url + "healthz", timeout=2) as response:
+            return json.loads(response.read())
+
+    def ready(self, items: int) -> float:
+        wait_until(lambda: self.health()["items"] >= items)
+        return time.perf_counter() - self.started
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and all its processes."""
+        total, pids = 0, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids.extend(int(child) for child in children)
+            except (OSError, AttributeError):
+                continue
+        return total / 1024
+
+    def stop(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def wrk(url: str, seconds: int, headers: dict | None = None) -> float:
+    command = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--timeout", "5s"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command + [url], capture_output=True, text=True,
+                            timeout=seconds + 30).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        raise RuntimeError(f"{url}: {non_2xx.group(0)}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def cmd_throughput(args):
+    items = corpus.ensure(20, body_kb=3.8)  # a feed of about 100 KB
+    runs: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # nginx's workers run as an unprivileged user
+        nginx_port = free_port()
+        for workers in args.workers:
+            server = Server(items, workers)
+            try:
+                server.ready(20)
+                with urllib.request.urlopen(server.url + "feed.atom") as response:
+                    body, etag = response.read(), response.headers["ETag"]
+                if workers == args.workers[0]:
+                    (Path(folder) / "www").mkdir()
+                    (Path(folder) / "www" / "feed.atom").write_bytes(body)
+                    (Path(folder) / "nginx.conf").write_text(
+                        NGINX_CONF.format(dir=folder, port=nginx_port))
+                    print(f"feed: {len(body)} bytes")
+                for run in range(args.runs):
+                    runs.setdefault(f"feedsvc x{workers} 200", []).append(
+                        wrk(server.url + "feed.atom", args.seconds))
+                    runs.setdefault(f"feedsvc x{workers} 304", []).append(
+                        wrk(server.url + "feed.atom", args.seconds, {"If-None-Match": etag}))
+            finally:
+                server.stop()
+        nginx = subprocess.Popen(["nginx", "-c", f"{folder}/nginx.conf", "-p", folder],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: urllib.request.urlopen(
+                f"http://127.0.0.1:{nginx_port}/feed.atom", timeout=2).status == 200, 10)
+            runs["nginx static"] = [wrk(f"http://127.0.0.1:{nginx_port}/feed.atom",
+                                        args.seconds) for _ in range(args.runs)]
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+    medians = {name: statistics.median(values) for name, values in runs.items()}
+    print(f"\nwrk -t2 -c32 -d{args.seconds}s, median of {args.runs} runs (requests/s):")
+    for name, value in medians.items():
+        print(f"  {name:20} {value:10.0f}")
+    for workers in args.workers:
+        ok, not_modified = medians[f"feedsvc x{workers} 200"], medians[f"feedsvc x{workers} 304"]
+        print(f"  workers={workers}: 200/nginx = {ok / medians['nginx static']:.2f} "
+              f"(target >= 0.35); 304/200 = {not_modified / ok:.2f} (target >= 1.0)")
+
+
+def cmd_startup(args):
+    items = corpus.ensure(args.items)
+    results: dict[str, list] = {"cold": [], "restart": []}
+    for _ in range(args.runs):
+        cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
+        for phase in ("cold", "restart"):
+            server = Server(items, 1, cache_dir)
+            try:
+                seconds = server.ready(args.items)
+                time.sleep(2)  # let the cache write and the parse pool exit before measuring
+                results[phase].append((seconds, server.rss_mb()))
+            finally:
+                server.stop()
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    cold = statistics.median(s for s, _ in results["cold"])
+    warm = statistics.median(s for s, _ in results["restart"])
+    memory = statistics.median(m for _, m in results["cold"] + results["restart"])
+    print(f"{args.items} items, median of {args.runs} run(s):")
+    print(f"  cold start, ready to serve   {cold:7.2f} s  (target <= 15 s)")
+    print(f"  restart with the cache       {warm:7.2f} s  (target <= 3 s); "
+          f"restart/cold = {warm / cold:.2f}")
+    print(f"  memory (RSS, all processes)  {memory:7.0f} MB (target <= 600 MB)")
+
+
+def feed_titles(server: Server) -> str:
+    with urllib.request.urlopen(server.url + "feed.atom", timeout=5) as response:
+        return response.read().decode()
+
+
+def cmd_update(args):
+    items = corpus.ensure(args.items)
+    server = Server(items, 1)
+    latencies = []
+    try:
+        server.ready(args.items)
+        for edit in range(args.edits):
+            name = items / "2099" / f"bench-edit-{edit}.md"
+            name.parent.mkdir(exist_ok=True)
+            title = f"Benchmark edit {edit} {time.time_ns()}"
+            written = time.perf_counter()
+            name.write_text(f"---\ntitle: {title}\ndate: 2020-06-01T00:00:00Z\n---\nNew.\n")
+            wait_until(lambda: title in feed_titles(server), 10, 0.005)
+            latencies.append(time.perf_counter() - written)
+    finally:
+        server.stop()
+        shutil.rmtree(items / "2099", ignore_errors=True)
+    print(f"write -> visible in /feed.atom, median of {args.edits}: "
+          f"{statistics.median(latencies) * 1000:.0f} ms (target <= 1000 ms)")
+    cpu = update_cpu(items, args.edits)
+    print(f"CPU of one incremental update among {args.items}: median {cpu:.1f} ms "
+          "(target <= 50 ms)")
+
+
+def update_cpu(items: Path, edits: int) -> float:
+    """In-process: CPU time of Store.refresh for one changed file."""
+    from feedsvc.config import Settings
+    from feedsvc.store import Store
+
+    store = Store(Settings(items_dir=items, cache_dir=tempfile.mkdtemp()))
+    samples = []
+    path = items / "2099" / "bench-cpu.md"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        for edit in range(edits):
+            path.write_text(f"---\ntitle: CPU {edit}\ndate: 2020-06-01T00:00:00Z\n---\nx{edit}\n")
+            start = time.process_time()
+            store.refresh(["2099/bench-cpu.md"])
+            samples.append((time.process_time() - start) * 1000)
+    finally:
+        shutil.rmtree(items / "2099", ignore_errors=True)
+    return statistics.median(samples)
+
+
+def cmd_item_page(args):
+    items = corpus.ensure(args.items)
+    slugs = [p.stem.split("-", 3)[3] for p in sorted(items.rglob("*.md"))]
+    server = Server(items, 1)
+    try:
+        server.ready(args.items)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+        def timed(path: str) -> float:
+            start = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, (path, response.status)
+            return (time.perf_counter() - start) * 1000
+
+        baseline = statistics.median(timed("/healthz") for _ in range(args.pages))
+        chosen = random.Random(7).sample(slugs, args.pages)
+        first_views = statistics.median(timed(f"/items/{slug}") for slug in chosen)
+        cached = statistics.median(timed(f"/items/{slug}") for slug in chosen)
+    finally:
+        server.stop()
+    print(f"/items/<slug>, median over {args.pages} pages, client-side over keep-alive:")
+    print(f"  never viewed before  {first_views:6.2f} ms")
+    print(f"  viewed again         {cached:6.2f} ms")
+    print(f"  /healthz (baseline)  {baseline:6.2f} ms")
+    print(f"  server time for a first view ~ {first_views - baseline:.2f} ms above the "
+          "baseline (target <= 5 ms)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    throughput = commands.add_parser("throughput")
+    throughput.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    throughput.add_argument("--seconds", type=int, default=10)
+    throughput.add_argument("--runs", type=int, default=3)
+    for name in ("startup", "update", "item-page"):
+        command = commands.add_parser(name)
+        command.add_argument("--items", type=int, default=100_000)
+    commands.choices["startup"].add_argument("--runs", type=int, default=1)
+    commands.choices["update"].add_argument("--edits", type=int, default=10)
+    commands.choices["item-page"].add_argument("--pages", type=int, default=200)
+    args = parser.parse_args()
+    {"throughput": cmd_throughput, "startup": cmd_startup, "update": cmd_update,
+     "item-page": cmd_item_page}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
