@@ -109,6 +109,23 @@ def check(items_dir, config_file, strict):
 
 
 @main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@items_option
+@config_option
+@click.option("--base-url", help="Public URL the files will be served from.")
+def build(out, items_dir, config_file, base_url):
+    """Write every page, feed and archive into OUT, for a static file host."""
+    from .export import build as export
+    from .web import create_app
+
+    settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
+    app = create_app({"config_file": config_file, "items_dir": settings.items_dir,
+                      "base_url": settings.base_url}, watch=False)
+    count = export(app, out)
+    click.echo(f"{count} files written to {out} for {settings.base_url}")
+
+
+@main.command()
 @click.argument("title")
 @items_option
 @config_option

@@ -21,6 +21,9 @@ SUMMARY_LENGTH = 280
 # cmark-gfm is a CommonMark superset (tables, strikethrough, autolinks). Raw HTML passes through
 # here because nh3 sanitizes everything afterwards with an allow-list.
 _CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SMART
+# GitHub's extensions except "tagfilter", which shows <script> and friends as literal text:
+# nh3 below removes them, content and all, which is what a reader should see.
+_GFM_EXTENSIONS = ["table", "autolink", "strikethrough", "tasklist"]
 _URL_SCHEMES = {"http", "https", "mailto"}
 # Elements whose content is code or chrome, not text: dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "template", "iframe", "object", "embed", "noscript",
@@ -88,7 +91,8 @@ def nesting_depth(fragment: str) -> int:
 def raw_html(item: Item) -> str:
     body = body_of(item)
     if item.format == "markdown":
-        return cmarkgfm.github_flavored_markdown_to_html(body, options=_CMARK_OPTIONS)
+        return cmarkgfm.markdown_to_html_with_extensions(body, options=_CMARK_OPTIONS,
+                                                         extensions=_GFM_EXTENSIONS)
     if item.format == "text":
         return text_to_html(body)
     return body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -91,21 +92,38 @@ class _ExtraLinks(BaseExtension):
             namespaces["fh"] = FH_NS
         return namespaces
 
-    def _add(self, parent):
+    def _add(self, parent, link_tag: str):
         for link in self.links:
-            element = etree.SubElement(parent, f"{{{ATOM_NS}}}link", href=link.href, rel=link.rel)
+            element = etree.SubElement(parent, link_tag, href=link.href, rel=link.rel)
             if link.type:
                 element.set("type", link.type)
         if self.archive:
             etree.SubElement(parent, f"{{{FH_NS}}}archive")
 
     def extend_atom(self, feed):
-        self._add(feed)
+        # feedgen writes Atom with unqualified names under a literal xmlns attribute: a
+        # qualified {Atom}link here would come out as <ns0:link>.
+        self._add(feed, "link")
+        for element in feed.iter("title", "subtitle", "summary"):
+            _declare_markup_lookalikes(element)
         return feed
 
     def extend_rss(self, feed):
-        self._add(feed[0])
+        self._add(feed[0], f"{{{ATOM_NS}}}link")
         return feed
+
+
+_LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]|&#?\w+;")
+
+
+def _declare_markup_lookalikes(element) -> None:
+    """A text construct whose words look like markup ("Why <b> is bold") is sent as
+    type="html", escaped once more, so every reader shows the same literal text (RFC 4287
+    section 3.1) and the W3C validator has nothing to recommend."""
+    if element.get("type") in (None, "text") and element.text and \
+            _LOOKS_LIKE_MARKUP.search(element.text):
+        element.set("type", "html")
+        element.text = html.escape(element.text, quote=False)
 
 
 def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
@@ -141,7 +159,11 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str) -> N
     authors = _authors(item, settings)
     if fmt == "atom":
         entry.author([_author_dict(author) for author in authors])
-        entry.summary(summary_text(item))
+        # An entry with neither content nor summary leaves readers nothing to show: then
+        # the title is the summary.
+        summary = summary_text(item) or ("" if content_html(item).strip() else item.title)
+        if summary:
+            entry.summary(summary)
     else:
         # RSS <author> must be an email address; names alone go to dc:creator.
         if all(author.email for author in authors):
@@ -150,7 +172,8 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str) -> N
             entry.dc.dc_creator([author.name for author in authors])
         # <description> is HTML in practice: escape the plain-text summary.
         entry.description(html.escape(summary_text(item), quote=False))
-    entry.content(content_html(item), type="html" if fmt == "atom" else None)
+    if content_html(item).strip():  # the alternate link stands in for empty content
+        entry.content(content_html(item), type="html" if fmt == "atom" else None)
 
 
 def atom_feed(spec: FeedSpec, settings: Settings) -> bytes:

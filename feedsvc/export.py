@@ -1,0 +1,68 @@
+"""`feedsvc build OUT`: every page, feed and archive as files, for any static file host.
+
+Each URL becomes the file a static server maps it to: `/items/<slug>` -> `items/<slug>.html`
+(nginx `try_files $uri $uri.html`, GitHub Pages and Netlify do this by default), `/tags/` ->
+`tags/index.html`; feeds, archives and assets keep their names. The bytes are the ones the
+server sends, taken from the app itself through Flask's test client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from . import feeds, sitemap
+from .routes.feeds import selection
+from .web import ASSETS, asset_path
+
+FORMATS = tuple(feeds.MEDIA_TYPES)
+
+
+def urls(app: Flask) -> list[str]:
+    svc = app.extensions["feedsvc"]
+    snapshot, settings = svc.store.snapshot, svc.settings
+    pages = max(1, -(-len(snapshot.items) // settings.page_size))
+    found = ["/", "/tags/", "/robots.txt", "/sitemap.xml"]
+    found += [f"/?page={n}" for n in range(2, pages + 1)]
+    found += [f"/feed.{fmt}" for fmt in FORMATS]
+    for item in snapshot.items:
+        found += [f"/items/{item.slug}", f"/items/{item.slug}.atom", f"/items/{item.slug}.json"]
+    for tag in [None, *snapshot.by_tag]:
+        chosen = selection(snapshot, tag)
+        prefix = f"/tags/{tag}" if tag else ""
+        if tag:
+            found += [prefix] + [f"{prefix}/feed.{fmt}" for fmt in FORMATS]
+        for number in range(1, feeds.archive_count(chosen, settings) + 1):
+            found += [f"{prefix}/archive/{number}.{fmt}" for fmt in FORMATS]
+    if sitemap.part_count(snapshot) > 1:
+        found += [f"/sitemaps/{n}.xml" for n in range(1, sitemap.part_count(snapshot) + 1)]
+    assets = app.extensions["feedsvc.assets"]
+    found += ["/" + asset_path(name, assets[name]) for name in ASSETS]
+    return found
+
+
+def file_for(url: str) -> str:
+    path, _, query = url.partition("?")
+    if query:  # /?page=3 -> page/3.html
+        return f"page/{query.split('=', 1)[1]}.html"
+    if path.endswith("/"):
+        return path.lstrip("/") + "index.html"
+    last = path.rsplit("/", 1)[-1]
+    return path.lstrip("/") + ("" if "." in last else ".html")
+
+
+def build(app: Flask, out: Path) -> int:
+    client = app.test_client()
+    count = 0
+    for url in urls(app):
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status_code}")
+        target = out / file_for(url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(response.data)
+        count += 1
+    missing = client.get("/items/this-page-does-not-exist")
+    (out / "404.html").write_bytes(missing.data)
+    return count + 1
