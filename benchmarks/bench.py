@@ -71,7 +71,9 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "feedsvc", "serve", "--items", str(items), "--port",
-             str(self.port), "--workers", str(workers), "--no-access-log"],
+             str(self.port), "--workers", str(workers), "--no-access-log",
+             # one public URL for every run: it is part of what the on-disk cache is keyed by
+             "--base-url", "https://bench.example.org/"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
 
