@@ -100,7 +100,10 @@ class Publisher:
         return max(0.0, min(due for _, due in self._pending.values()) - time.monotonic())
 
     def _post(self, hub: str, topic: str) -> bool:
-        body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic}).encode()
+        # Publishing is outside the WebSub Recommendation: PubSubHubbub-era hubs read hub.url,
+        # others (flask-websub) hub.topic. Both, so every hub understands.
+        body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic,
+                                       "hub.topic": topic}).encode()
         request = urllib.request.Request(hub, data=body, method="POST", headers={
             "Content-Type": "application/x-www-form-urlencoded"})
         try:
