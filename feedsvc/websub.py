@@ -8,12 +8,16 @@ flight is queued again, so the hub always fetches the latest version at least on
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from .config import Settings
 from .feeds import MEDIA_TYPES, Selection
@@ -54,12 +58,28 @@ def changed_topics(old: Snapshot, new: Snapshot, settings: Settings) -> list[str
 class Publisher:
     def __init__(self, settings: Settings):
         self.settings = settings
+        # With several server processes on one folder, each sees every change; the one that
+        # holds this lock is the one that tells the hubs, so each change is announced once.
+        key = hashlib.sha256(f"{Path(settings.items_dir).resolve()}\0{settings.base_url}"
+                             .encode()).hexdigest()[:16]
+        self._lock_file = open(Path(tempfile.gettempdir()) / f"feedsvc-websub-{key}.lock", "a")
         self._pending: dict[tuple[str, str], tuple[int, float]] = {}  # (hub, topic) -> tries, due
         self._condition = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="feedsvc-websub", daemon=True)
         self._thread.start()
 
+    def is_leader(self) -> bool:
+        """Whether this process announces changes (asked again each time: if the leader
+        exits, another process takes over at the next change)."""
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
     def snapshot_changed(self, old: Snapshot, new: Snapshot) -> None:
+        if not self.is_leader():
+            return
         topics = changed_topics(old, new, self.settings)
         with self._condition:
             for hub in self.settings.hubs:

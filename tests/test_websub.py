@@ -99,3 +99,17 @@ def test_real_server_notifies_hub_when_a_file_is_added(serve, items_dir, hub):
     topic = server.url + "tags/push/feed.atom"
     assert wait_for(lambda: topic in hub.received, timeout=15)
     assert server.url + "feed.atom" in hub.received
+
+
+def test_one_announcement_per_change_with_several_processes(make_app, items_dir, hub):
+    """Two apps on one folder stand for two server workers: only one tells the hub."""
+    first = make_app(items_dir, hubs=(hub.url,))
+    second = make_app(items_dir, hubs=(hub.url,))
+    write(items_dir, "2026-02-01-once.md", "---\ntitle: Once\n---\nx\n")
+    first.extensions["feedsvc"].store.refresh()
+    second.extensions["feedsvc"].store.refresh()
+    topics = {BASE_URL + f"feed.{fmt}" for fmt in ("atom", "rss", "json")}
+    assert wait_for(lambda: set(hub.received) >= topics)
+    import time
+    time.sleep(0.5)
+    assert sorted(hub.received) == sorted(topics)
