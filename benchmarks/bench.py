@@ -138,7 +138,7 @@ def cmd_throughput(args):
                     (Path(folder) / "nginx.conf").write_text(
                         NGINX_CONF.format(dir=folder, port=nginx_port))
                     print(f"feed: {len(body)} bytes")
-                for run in range(args.runs):
+                for _ in range(args.runs):
                     runs.setdefault(f"feedsvc x{workers} 200", []).append(
                         wrk(server.url + "feed.atom", args.seconds))
                     runs.setdefault(f"feedsvc x{workers} 304", []).append(

@@ -7,7 +7,6 @@ did not must not.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
