@@ -93,8 +93,10 @@ class Store:
         finally:
             gc.enable()
             gc.freeze()
-        log.info("indexed %d files in %s (%d parsed, the rest from the cache) in %.1f s",
-                 len(self._files), self.root, self.parse_count, time.perf_counter() - started)
+        log.info("indexed %d files in %s in %.1f s (%d parsed, the rest from the cache): "
+                 "%d published, %d left out (feedsvc check lists them)", len(self._files),
+                 self.root, time.perf_counter() - started, self.parse_count,
+                 len(self.snapshot.items), len(self.snapshot.errors))
         self.save_cache()
 
     def save_cache(self) -> None:
