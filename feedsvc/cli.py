@@ -69,6 +69,9 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         address=host,
         port=port,
         workers=workers,
+        # Requests are answered from memory, rarely blocked on the disk: a few Python threads
+        # per core keep the GIL busy; hundreds (granian's WSGI default) only contend for it.
+        blocking_threads=2 * (os.cpu_count() or 1) + 1,
         log_access=access_log,
     ).serve()
 
