@@ -10,15 +10,13 @@ import dataclasses
 import html
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-import yaml
-
 from .config import Settings
+from .frontmatter import ItemError, decode, split_front_matter
 from .text import clean_text, slugify
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
@@ -31,8 +29,6 @@ MIN_YEAR, MAX_YEAR = 1900, 2999
 MAX_TITLE_LENGTH = 500
 MAX_RELOAD_BYTES = 64_000_000
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")  # BCP 47, loosely
-# A YAML alias can make a tiny document expand into billions of nodes when walked.
-MAX_FRONT_MATTER_NODES = 10_000
 
 ALIASES = {
     "title": ("title",),
@@ -47,17 +43,6 @@ ALIASES = {
     "lang": ("lang", "language"),
 }
 KNOWN_KEYS = {key for keys in ALIASES.values() for key in keys} | {"path", "permalink"}
-
-
-class ItemError(Exception):
-    """A file that cannot be published, and why: `path:line: message`."""
-
-    def __init__(self, path: str, line: int | None, message: str):
-        super().__init__(f"{path}:{line or 1}: {message}")
-        self.path, self.line, self.message = path, line, message
-
-    def __reduce__(self):  # pickled by the on-disk cache
-        return ItemError, (self.path, self.line, self.message)
 
 
 @dataclass(frozen=True)
@@ -127,7 +112,7 @@ def body_of(item: Item) -> str:
     try:
         with open(item.source, "rb") as file:
             data = file.read(MAX_RELOAD_BYTES)
-        meta, body, _ = _split_front_matter(item.path, _decode(item.path, data))
+        meta, body, _ = split_front_matter(item.path, decode(item.path, data))
         title = meta.get("title") if isinstance(meta.get("title"), str) else ""
         return clean_text(_title_from_body(item.format, clean_text(title).strip(), body)[1])
     except (OSError, ItemError):
@@ -139,99 +124,9 @@ def _stat_mtime(file) -> float:
 
 
 def parse_item(relpath: str, data: bytes, settings: Settings, mtime: float) -> Item:
-    text = _decode(relpath, data)
-    meta, body, body_line = _split_front_matter(relpath, text)
+    text = decode(relpath, data)
+    meta, body, body_line = split_front_matter(relpath, text)
     return _build_item(relpath, meta, body, body_line, settings, mtime)
-
-
-def _decode(relpath: str, data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8-sig"
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        label = "UTF-16" if encoding == "utf-16" else "UTF-8"
-        raise ItemError(relpath, line, f"not valid {label} text (byte {error.start}): a "
-                        "binary file, or another encoding; save it as UTF-8") from None
-    if "\x00" in text:
-        raise ItemError(relpath, text[: text.index("\x00")].count("\n") + 1,
-                        "contains NUL bytes: a binary file, not text")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise ItemError(relpath, None, "empty file")
-    return text
-
-
-def _split_front_matter(relpath: str, text: str) -> tuple[dict, str, int]:
-    """Return (front matter, body, line number where the body starts)."""
-    first, _, rest = text.partition("\n")
-    fence = first.rstrip()
-    if fence not in ("---", "+++"):
-        return {}, text, 1
-    lines = rest.split("\n")
-    for index, line in enumerate(lines):
-        if line.rstrip() == fence:
-            source = "\n".join(lines[:index])
-            body = "\n".join(lines[index + 1:])
-            break
-    else:
-        raise ItemError(relpath, 1, f"front matter opened with {fence!r} is never closed")
-    meta = _load_yaml(relpath, source) if fence == "---" else _load_toml(relpath, source)
-    return meta, body, index + 3
-
-
-def _load_yaml(relpath: str, source: str) -> dict:
-    try:
-        meta = yaml.load(source, Loader=_YAML_LOADER)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 2 if mark else 1
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ItemError(relpath, line, f"front matter is not valid YAML: {problem}") from None
-    except (ValueError, OverflowError) as error:  # e.g. a timestamp like 2024-13-45
-        raise ItemError(relpath, 1, f"front matter is not valid YAML: {error}") from None
-    except RecursionError:
-        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
-    if meta is None:
-        return {}
-    if not isinstance(meta, dict):
-        raise ItemError(relpath, 2, "front matter must be a mapping of keys to values")
-    _check_size(relpath, meta)
-    return meta
-
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _load_toml(relpath: str, source: str) -> dict:
-    try:
-        return tomllib.loads(source)
-    except tomllib.TOMLDecodeError as error:
-        match = re.search(r"line (\d+)", str(error))
-        line = int(match.group(1)) + 1 if match else source.count("\n") + 2
-        raise ItemError(relpath, line, f"front matter is not valid TOML: {error}") from None
-    except RecursionError:
-        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
-
-
-def _check_size(relpath: str, meta) -> None:
-    """Refuse front matter that is small on disk but huge in memory (YAML alias bombs)."""
-    budget = MAX_FRONT_MATTER_NODES
-    stack = [meta]
-    while stack:
-        node = stack.pop()
-        budget -= 1
-        if budget < 0:
-            raise ItemError(relpath, 1, f"front matter has more than "
-                            f"{MAX_FRONT_MATTER_NODES} values (YAML alias expansion?)")
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
 
 
 def _pick(meta: dict, name: str):

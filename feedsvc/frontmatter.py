@@ -1,0 +1,113 @@
+"""Bytes on disk -> text -> (front matter, body): the part of the item format that can fail
+in the most ways. Every failure is an `ItemError` naming the file and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+# A YAML alias can make a tiny document expand into billions of nodes when walked.
+MAX_FRONT_MATTER_NODES = 10_000
+
+
+class ItemError(Exception):
+    """A file that cannot be published, and why: `path:line: message`."""
+
+    def __init__(self, path: str, line: int | None, message: str):
+        super().__init__(f"{path}:{line or 1}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+    def __reduce__(self):  # pickled by the on-disk cache
+        return ItemError, (self.path, self.line, self.message)
+
+
+def decode(relpath: str, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        label = "UTF-16" if encoding == "utf-16" else "UTF-8"
+        raise ItemError(relpath, line, f"not valid {label} text (byte {error.start}): a "
+                        "binary file, or another encoding; save it as UTF-8") from None
+    if "\x00" in text:
+        raise ItemError(relpath, text[: text.index("\x00")].count("\n") + 1,
+                        "contains NUL bytes: a binary file, not text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise ItemError(relpath, None, "empty file")
+    return text
+
+
+def split_front_matter(relpath: str, text: str) -> tuple[dict, str, int]:
+    """Return (front matter, body, line number where the body starts)."""
+    first, _, rest = text.partition("\n")
+    fence = first.rstrip()
+    if fence not in ("---", "+++"):
+        return {}, text, 1
+    lines = rest.split("\n")
+    for index, line in enumerate(lines):
+        if line.rstrip() == fence:
+            source = "\n".join(lines[:index])
+            body = "\n".join(lines[index + 1:])
+            break
+    else:
+        raise ItemError(relpath, 1, f"front matter opened with {fence!r} is never closed")
+    meta = _load_yaml(relpath, source) if fence == "---" else _load_toml(relpath, source)
+    return meta, body, index + 3
+
+
+def _load_yaml(relpath: str, source: str) -> dict:
+    try:
+        meta = yaml.load(source, Loader=_YAML_LOADER)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 2 if mark else 1
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ItemError(relpath, line, f"front matter is not valid YAML: {problem}") from None
+    except (ValueError, OverflowError) as error:  # e.g. a timestamp like 2024-13-45
+        raise ItemError(relpath, 1, f"front matter is not valid YAML: {error}") from None
+    except RecursionError:
+        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise ItemError(relpath, 2, "front matter must be a mapping of keys to values")
+    _check_size(relpath, meta)
+    return meta
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_toml(relpath: str, source: str) -> dict:
+    try:
+        return tomllib.loads(source)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"line (\d+)", str(error))
+        line = int(match.group(1)) + 1 if match else source.count("\n") + 2
+        raise ItemError(relpath, line, f"front matter is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ItemError(relpath, 1, "front matter is nested too deeply") from None
+
+
+def _check_size(relpath: str, meta) -> None:
+    """Refuse front matter that is small on disk but huge in memory (YAML alias bombs)."""
+    budget = MAX_FRONT_MATTER_NODES
+    stack = [meta]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ItemError(relpath, 1, f"front matter has more than "
+                            f"{MAX_FRONT_MATTER_NODES} values (YAML alias expansion?)")
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
