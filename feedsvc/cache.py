@@ -8,6 +8,7 @@ the short list below, and it is ignored and rebuilt.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -18,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from .config import Settings
+from .items import Item
 
 log = logging.getLogger("feedsvc")
 MAGIC = b"feedsvc-cache 1\n"
@@ -39,8 +41,10 @@ def cache_path(settings: Settings) -> Path | None:
 
 
 def _fingerprint(settings: Settings) -> tuple:
-    return (version("feedsvc"), settings.base_url, settings.authority, settings.tag_date,
-            settings.max_item_bytes)
+    # Item's field names too: a cache from a build whose Item had other fields would unpickle
+    # into objects missing attributes, even under the same version number.
+    return (version("feedsvc"), tuple(field.name for field in dataclasses.fields(Item)),
+            settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes)
 
 
 class _Unpickler(pickle.Unpickler):
