@@ -13,7 +13,6 @@ from pathlib import Path
 from flask import Flask
 
 from . import feeds, sitemap
-from .routes.feeds import selection
 from .web import ASSETS, asset_path
 
 FORMATS = tuple(feeds.MEDIA_TYPES)
@@ -29,7 +28,7 @@ def urls(app: Flask) -> list[str]:
     for item in snapshot.items:
         found += [f"/items/{item.slug}", f"/items/{item.slug}.atom", f"/items/{item.slug}.json"]
     for tag in [None, *snapshot.by_tag]:
-        chosen = selection(snapshot, tag)
+        chosen = feeds.selection(snapshot, tag)
         prefix = f"/tags/{tag}" if tag else ""
         if tag:
             found += [prefix] + [f"{prefix}/feed.{fmt}" for fmt in FORMATS]

@@ -287,6 +287,15 @@ class Selection:
         return settings.url(f"tags/{quote(self.key)}" + (f"/{leaf}" if leaf else ""))
 
 
+def selection(snapshot, tag: str | None) -> Selection | None:
+    """All published items (tag None), or one tag's by its slug; None for an unknown tag."""
+    if tag is None:
+        return Selection("", "", snapshot.items)
+    if tag not in snapshot.by_tag:
+        return None
+    return Selection(tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
+
+
 def archive_count(selection: Selection, settings: Settings) -> int:
     """RFC 5005 archives: full blocks of `feed_size` items counted from the oldest.
 

@@ -79,8 +79,9 @@ class Item:
     source: str = ""  # absolute path of the file, when read from disk
 
 
-def is_item_path(path: PurePosixPath | Path) -> bool:
-    return path.suffix.lower() in FORMATS and not path.name.startswith(".")
+def is_item_name(name: str) -> bool:
+    """Whether a file of this name is an item (rather than an asset or a hidden file)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in FORMATS
 
 
 def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,

@@ -25,7 +25,7 @@ from typing import Iterable
 from . import cache
 from .config import Settings
 from .index import EMPTY, Index, NeedsRebuild, Problem, Snapshot  # noqa: F401 (re-exported)
-from .items import FORMATS, Item, ItemError, is_item_path, read_item
+from .items import Item, ItemError, is_item_name, read_item
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
@@ -53,8 +53,9 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
 
 
 def _file_key(path: Path) -> tuple | None:
+    """(mtime_ns, size, inode) of a regular file (through a link); None for anything else."""
     try:
-        st = os.stat(path, follow_symlinks=False)
+        st = os.stat(path)
     except (OSError, ValueError):
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
@@ -193,7 +194,7 @@ class Store:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(entry.path)
-                    elif os.path.splitext(entry.name)[1].lower() in FORMATS:
+                    elif is_item_name(entry.name):
                         if entry.is_symlink():
                             key = self._stat_key(Path(entry.path))
                         else:
@@ -205,19 +206,13 @@ class Store:
                     continue
 
     def _stat_key(self, path: Path) -> tuple | None:
-        try:
-            st = os.stat(path)
-        except (OSError, ValueError):
-            return None
         if path.is_symlink():
             # A symlink is served only if it stays inside the items folder.
             try:
                 path.resolve(strict=True).relative_to(self.root.resolve())
             except (OSError, ValueError, RuntimeError):
-                return ("outside",)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+                return ("outside",) if path.exists() else None
+        return _file_key(path)
 
     def _parse_in_parallel(self, stale: dict[str, tuple]) -> dict[str, _FileState]:
         """Parse many files on every core (a cold start of 100,000 items). Files that changed
@@ -332,7 +327,7 @@ class Store:
                 continue
             if any(part.startswith(".") for part in relative.parts):
                 continue
-            if is_item_path(relative) and not Path(changed).is_dir():
+            if is_item_name(relative.name) and not Path(changed).is_dir():
                 paths.append(relative.as_posix())
             elif not Path(changed).is_file():
                 return None  # a folder came, went or was renamed: rescan everything

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from .config import Settings
-from .feeds import MEDIA_TYPES, Selection
+from .feeds import MEDIA_TYPES, Selection, selection
 from .store import Snapshot
 
 log = logging.getLogger("feedsvc.websub")
@@ -30,10 +30,8 @@ TIMEOUT = 10.0
 
 
 def selections(snapshot: Snapshot) -> dict[str, Selection]:
-    found = {"": Selection("", "", snapshot.items)}
-    for key, items in snapshot.by_tag.items():
-        found[key] = Selection(key, snapshot.tag_names[key], items)
-    return found
+    """Every feed family: "" for the subscription feed, then each tag's slug."""
+    return {key: selection(snapshot, key or None) for key in ("", *snapshot.by_tag)}
 
 
 def changed_topics(old: Snapshot, new: Snapshot, settings: Settings) -> list[str]:

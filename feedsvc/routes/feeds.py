@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect
 
 from .. import feeds
-from ..feeds import MEDIA_TYPES, Selection
+from ..feeds import MEDIA_TYPES, selection
 from ..responses import Document
 from ..store import Snapshot
 from ..text import slugify
@@ -15,14 +15,6 @@ blueprint = Blueprint("feeds", __name__)
 FORMAT = "<any(atom, rss, json):fmt>"
 # Feeds are read by web-based readers on other origins; they are public anyway.
 CORS = ("Access-Control-Allow-Origin", "*")
-
-
-def selection(snapshot: Snapshot, tag: str | None) -> Selection | None:
-    if tag is None:
-        return Selection("", "", snapshot.items)
-    if tag not in snapshot.by_tag:
-        return None
-    return Selection(tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
 
 
 def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Document:
