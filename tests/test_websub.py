@@ -113,3 +113,17 @@ def test_one_announcement_per_change_with_several_processes(make_app, items_dir,
     import time
     time.sleep(0.5)
     assert sorted(hub.received) == sorted(topics)
+
+
+def test_two_server_workers_announce_each_change_once(serve, items_dir, hub):
+    server = serve(items_dir, "--workers", "2", env={"FEEDSVC_HUBS": hub.url})
+    import time
+    time.sleep(1.5)  # both workers up and indexed, not just the first one
+    write(items_dir, "2026-03-02-twice.md", "---\ntitle: Twice?\ntags: [solo]\n---\nx\n")
+    topics = {server.url + f"{prefix}feed.{fmt}" for prefix in ("", "tags/solo/")
+              for fmt in ("atom", "rss", "json")}
+    assert wait_for(lambda: set(hub.received) >= topics, timeout=15)
+    time.sleep(1.5)
+    assert sorted(hub.received) == sorted(topics)
+    for _ in range(6):  # whichever worker answers, the new item is there
+        assert b"Twice?" in server.get("/feed.atom")[2]
