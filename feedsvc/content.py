@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from urllib.parse import urljoin, urlsplit
 
 import cmarkgfm
 import nh3
@@ -18,9 +19,9 @@ from .items import Item, body_of
 from .text import clean_text
 
 SUMMARY_LENGTH = 280
-# cmark-gfm is a CommonMark superset (tables, strikethrough, autolinks). Raw HTML passes through
-# here because nh3 sanitizes everything afterwards with an allow-list.
-_CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SMART
+# cmark-gfm is a CommonMark superset (tables, strikethrough, autolinks, footnotes). Raw HTML
+# passes through here because nh3 sanitizes everything afterwards with an allow-list.
+_CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SMART | Options.CMARK_OPT_FOOTNOTES
 # GitHub's extensions except "tagfilter", which shows <script> and friends as literal text:
 # nh3 below removes them, content and all, which is what a reader should see.
 _GFM_EXTENSIONS = ["table", "autolink", "strikethrough", "tasklist"]
@@ -28,11 +29,15 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 # Elements whose content is code or chrome, not text: dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "template", "iframe", "object", "embed", "noscript",
                       "svg", "math", "title", "textarea", "select"}
-_TAGS = set(nh3.ALLOWED_TAGS) - {"center", "strike", "tt", "acronym"} | {"picture", "source",
-                                                                          "video", "audio"}
+_TAGS = set(nh3.ALLOWED_TAGS) - {"center", "strike", "tt", "acronym"} | {
+    "picture", "source", "video", "audio", "section"}
 _ATTRIBUTES = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
-    "source": {"src", "type", "media"},
+    "img": set(nh3.ALLOWED_ATTRIBUTES["img"]) | {"srcset", "sizes"},
+    "source": {"src", "srcset", "sizes", "type", "media", "width", "height"},
+    # GFM footnotes: the reference and its way back are links between these ids.
+    "a": set(nh3.ALLOWED_ATTRIBUTES["a"]) | {"id", "aria-label"},
+    "li": set(nh3.ALLOWED_ATTRIBUTES.get("li", ())) | {"id"},
     "video": {"src", "poster", "controls", "width", "height"},
     "audio": {"src", "controls"},
     "time": {"datetime"},
@@ -40,6 +45,9 @@ _ATTRIBUTES = {
     "td": {"colspan", "rowspan"},
     "*": {"lang", "title", "dir"},
 }
+_CLASSES = {"sup": {"footnote-ref"}, "section": {"footnotes"}, "a": {"footnote-backref"}}
+_FOOTNOTE_ID = re.compile(r"^fn(?:ref)?-[\w-]{1,64}$")
+_DESCRIPTOR = re.compile(r"^\d+(?:\.\d+)?[wxh]$")
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|ul|ol|h[1-6]|br|blockquote|pre|table|tr|td|th|figure|"
                         r"figcaption|hr|dl|dt|dd|section|article|aside|header|footer)\b[^>]*>",
                         re.I)
@@ -106,15 +114,52 @@ def text_to_html(text: str) -> str:
 
 
 def sanitize(fragment: str, base_url: str) -> str:
+    def attribute(tag: str, name: str, value: str) -> str | None:
+        if name == "srcset":  # a list of URLs, which nh3 leaves alone: checked and rewritten here
+            return absolute_srcset(value, base_url)
+        if name == "id":  # only footnotes' own ids: others could clash with the page's
+            return value if _FOOTNOTE_ID.match(value) else None
+        return value
+
     return clean_text(nh3.clean(
         fragment,
         tags=_TAGS,
         clean_content_tags=_DROP_WITH_CONTENT,
         attributes=_ATTRIBUTES,
+        attribute_filter=attribute,
+        allowed_classes=_CLASSES,
         url_schemes=_URL_SCHEMES,
         url_relative=("rewrite_with_base", base_url),
         link_rel="noopener noreferrer",
     ))
+
+
+def absolute_srcset(value: str, base_url: str) -> str | None:
+    """`srcset` with every URL made absolute and anything but http(s) dropped, parsed as
+    HTML's srcset algorithm does (URLs may hold commas: `w_400,h_300/a.jpg 2x`)."""
+    candidates = []
+    position, end = 0, len(value)
+    while True:
+        while position < end and (value[position].isspace() or value[position] == ","):
+            position += 1
+        if position >= end:
+            break
+        start = position
+        while position < end and not value[position].isspace():
+            position += 1
+        url, descriptor = value[start:position], ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            start = position
+            while position < end and value[position] != ",":
+                position += 1
+            descriptor = value[start:position].strip()
+        absolute = urljoin(base_url, url)
+        if urlsplit(absolute).scheme in ("http", "https") and \
+                (not descriptor or _DESCRIPTOR.match(descriptor)):
+            candidates.append(f"{absolute} {descriptor}".rstrip())
+    return ", ".join(candidates) or None
 
 
 @lru_cache(maxsize=16384)
