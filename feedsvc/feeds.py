@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -50,7 +49,7 @@ class FeedSpec:
     links: tuple[Link, ...] = ()  # hubs, RFC 5005 archive links, ...
     archive: bool = False  # RFC 5005 section 4: an archive document
     max_age: int = 0  # RSS <ttl>, in seconds
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # more top-level JSON Feed keys
 
 
 def feed_updated(spec: FeedSpec, settings: Settings) -> datetime:
@@ -104,26 +103,11 @@ class _ExtraLinks(BaseExtension):
         # feedgen writes Atom with unqualified names under a literal xmlns attribute: a
         # qualified {Atom}link here would come out as <ns0:link>.
         self._add(feed, "link")
-        for element in feed.iter("title", "subtitle", "summary"):
-            _declare_markup_lookalikes(element)
         return feed
 
     def extend_rss(self, feed):
         self._add(feed[0], f"{{{ATOM_NS}}}link")
         return feed
-
-
-_LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]|&#?\w+;")
-
-
-def _declare_markup_lookalikes(element) -> None:
-    """A text construct whose words look like markup ("Why <b> is bold") is sent as
-    type="html", escaped once more, so every reader shows the same literal text (RFC 4287
-    section 3.1) and the W3C validator has nothing to recommend."""
-    if element.get("type") in (None, "text") and element.text and \
-            _LOOKS_LIKE_MARKUP.search(element.text):
-        element.set("type", "html")
-        element.text = html.escape(element.text, quote=False)
 
 
 def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
@@ -213,6 +197,7 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
     if next_archive:
         # JSON Feed's next_url pages toward older items, as prev-archive does in RFC 5005.
         document["next_url"] = next_archive[0]
+    document.update(spec.extra)
     document["items"] = [json_item(item, settings) for item in spec.items]
     return json_bytes(document)
 
@@ -267,9 +252,10 @@ def entry_document(item: Item, settings: Settings) -> bytes:
 
 
 def item_json_document(item: Item, settings: Settings) -> bytes:
-    """A JSON Feed 1.1 document holding just this item."""
+    """A JSON Feed 1.1 document holding just this item. `expired` (JSON Feed 1.1) says it
+    will never carry another item: it is no subscription."""
     spec = FeedSpec(id="", title=item.title, subtitle=summary_text(item), home_url=item.url,
-                    self_url=item.url + ".json", items=(item,))
+                    self_url=item.url + ".json", items=(item,), extra={"expired": True})
     return json_feed(spec, settings)
 
 
@@ -318,11 +304,18 @@ def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int |
     title = settings.title + (f": {selection.name}" if selection.key else "")
     home = selection.path(settings, "") if selection.key else settings.url()
     if archive is None:
+        items, older = selection.items[:size], count
+        if fmt == "json" and count:
+            # JSON Feed has no archives, only next_url paging, which must never repeat an item
+            # (the newest archive overlaps the newest `size` items). So this document reaches
+            # back to where archive count-1 ends (size to 2*size-1 items) and pages on to it.
+            older = count - 1
+            items = selection.items[:len(selection.items) - older * size]
         links = hubs
-        if count:
-            links += (Link(archive_url(selection, settings, count, fmt), "prev-archive"),)
+        if older:
+            links += (Link(archive_url(selection, settings, older, fmt), "prev-archive"),)
         return FeedSpec(id=feed_id, title=title, subtitle=settings.subtitle, home_url=home,
-                        self_url=current, items=selection.items[:size], links=links,
+                        self_url=current, items=items, links=links,
                         max_age=settings.feed_max_age)
     if not 1 <= archive <= count:
         return None
