@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from .config import Settings
-from .items import Item
+from .items import PARSE_RULES, Item
 
 log = logging.getLogger("feedsvc")
 MAGIC = b"feedsvc-cache 1\n"
@@ -43,7 +43,8 @@ def cache_path(settings: Settings) -> Path | None:
 def _fingerprint(settings: Settings) -> tuple:
     # Item's field names too: a cache from a build whose Item had other fields would unpickle
     # into objects missing attributes, even under the same version number.
-    return (version("feedsvc"), tuple(field.name for field in dataclasses.fields(Item)),
+    return (version("feedsvc"), PARSE_RULES,
+            tuple(field.name for field in dataclasses.fields(Item)),
             settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import bisect
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from types import MappingProxyType
 from typing import Mapping
 
 from .items import Item, ItemError
+from .text import slugify
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,19 @@ class Snapshot:
     problems: tuple[Problem, ...]
     version: str
     next_change: datetime | None  # when a scheduled item becomes due
+    # When this snapshot was published, in whole seconds; later for every later snapshot
+    # (store.py), so documents built from it can date their bytes (history.py).
+    stamp: datetime | None = None
+
+    @cached_property
+    def legacy_tags(self) -> Mapping[str, str]:
+        """Tag URLs from before symbols were spelled out (C++ was `/tags/c`) -> the tag's
+        key now, where that old URL names no tag today and only one tag had it."""
+        old: dict[str, list[str]] = {}
+        for key, name in self.tag_names.items():
+            old.setdefault(slugify(name), []).append(key)
+        return {slug: keys[0] for slug, keys in old.items()
+                if len(keys) == 1 and slug not in self.by_tag}
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -195,7 +210,7 @@ class Index:
         self._file_digests[path] = value
         self._digest ^= value
 
-    def publish(self, previous: Snapshot) -> Snapshot:
+    def publish(self, previous: Snapshot, stamp: datetime | None = None) -> Snapshot:
         by_tag = dict(previous.by_tag)
         tag_names = dict(previous.tag_names)
         for tag in self._dirty_tags:
@@ -221,5 +236,6 @@ class Index:
             problems=problems,
             version=f"{self._digest:016x}-{len(self._published)}-{len(problems)}",
             next_change=min(scheduled, default=None),
+            stamp=stamp,
         )
 

@@ -17,8 +17,11 @@ from urllib.parse import quote
 
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
-from .text import clean_text, slugify
+from .text import clean_text, slugify, tag_slug
 
+# Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
+# symbols), so an on-disk cache written by an older build is never trusted.
+PARSE_RULES = 2
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
@@ -75,7 +78,7 @@ class Item:
     lang: str = ""
     extra: dict = field(default_factory=dict)  # unknown front matter keys, kept as read
     warnings: tuple[str, ...] = ()
-    tag_keys: tuple[str, ...] = ()  # slugify(tag) for each tag: the tag's URL and index key
+    tag_keys: tuple[str, ...] = ()  # tag_slug(tag) for each tag: the tag's URL and index key
     source: str = ""  # absolute path of the file, when read from disk
 
 
@@ -201,7 +204,7 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         lang=_lang(relpath, meta, text_field("lang"), warnings),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         warnings=tuple(warnings),
-        tag_keys=tuple(slugify(tag) for tag in tags),
+        tag_keys=tuple(tag_slug(tag) for tag in tags),
     )
 
 
@@ -360,8 +363,8 @@ def _tags(relpath: str, meta: dict) -> tuple[str, ...]:
                             f"{key!r} must be a list of names or a comma-separated string")
         for part in parts:
             tag = " ".join(clean_text(part).split())
-            if tag and slugify(tag):
-                tags.setdefault(slugify(tag), tag)
+            if tag and tag_slug(tag):
+                tags.setdefault(tag_slug(tag), tag)
     return tuple(tags.values())
 
 

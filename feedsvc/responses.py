@@ -24,10 +24,13 @@ MIN_COMPRESS_BYTES = 256
 class Document:
     body: bytes
     media_type: str  # the full Content-Type value
-    last_modified: datetime | None
     cache_control: str
+    last_modified: datetime | None = None  # set by the app from the document's history
     headers: tuple[tuple[str, str], ...] = ()  # Link, CORS, ...
     status: int = 200
+    # An earlier, different body had the same Last-Modified second (history.py): then only the
+    # ETag tells them apart, and If-Modified-Since naming that second gets the body.
+    date_shared: bool = False
     _encoded: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -97,7 +100,8 @@ def not_modified(document: Document, if_none_match: str | None,
             return False  # an invalid date is ignored (section 13.1.3)
         if since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
-        return document.last_modified.replace(microsecond=0) <= since
+        modified = document.last_modified.replace(microsecond=0)
+        return modified < since or (modified == since and not document.date_shared)
     return False
 
 

@@ -79,6 +79,10 @@ class Store:
         self.listeners: list = []
         self._cache_dirty = False
         self._index: Index | None = None  # None: rebuild it on the next refresh
+        # Changes are in the index but wait for the next clock second to be published; and
+        # whether the index was rebuilt since the last snapshot (publish from EMPTY, then).
+        self._unpublished = False
+        self._rebuilt = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,7 +148,6 @@ class Store:
 
     def _update_index(self, changes: dict) -> bool:
         now = self.clock()
-        previous = self.snapshot
         try:
             if self._index is None:
                 raise NeedsRebuild
@@ -152,17 +155,25 @@ class Store:
                 old, new = changes[relpath]
                 self._index.apply(relpath, old, new and new.result, now)
                 self._index.record(relpath, new and new.key)
-            if not self._index.promote_due(now) and not changes:
+            if not self._index.promote_due(now) and not changes and not self._unpublished:
                 return False
         except NeedsRebuild:
-            self._index, previous = Index(), EMPTY
+            self._index, self._rebuilt = Index(), True
             self._index.start_rebuild()
             for relpath in sorted(self._files):
                 state = self._files[relpath]
                 self._index.apply(relpath, None, state.result, now, rebuilding=True)
                 self._index.record(relpath, state.key)
             self._index.finish_rebuild()
-        snapshot = self._index.publish(previous)
+        stamp = now.replace(microsecond=0)
+        if stamp == self.snapshot.stamp:
+            # At most one snapshot per clock second: Last-Modified has whole seconds, and a
+            # poller holding this second's document must see the next one as newer, or
+            # libcurl drops it as "not new enough". The watcher publishes it next second.
+            self._unpublished = True
+            return False
+        snapshot = self._index.publish(EMPTY if self._rebuilt else self.snapshot, stamp)
+        self._unpublished = self._rebuilt = False
         if snapshot.version == self.snapshot.version:
             return False
         old, self.snapshot = self.snapshot, snapshot
@@ -309,7 +320,7 @@ class Store:
                         self.save_cache()
                     elif paths is None or (due is not None and due <= self.clock()):
                         self.refresh()
-                    elif paths:
+                    elif paths or self._unpublished:
                         self.refresh(paths)
             except Exception:  # the folder vanished, too many watches, ...: fall back to polling
                 log.exception("file watcher failed; rescanning every second instead")

@@ -10,6 +10,11 @@ import unicodedata
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _NOT_SLUG = re.compile(r"[^\w]+|_{2,}")
 MAX_SLUG_LENGTH = 120
+# In tags, these name different things (C, C++, C#; .NET and NET; Node.js and nodejs): they are
+# spelled out, so distinct tags never share a URL. A dot counts only before a letter or digit
+# ("Mr. Robot" keeps its plain slug).
+_TAG_SYMBOLS = {"+": " plus ", "#": " sharp ", "&": " and ", "@": " at "}
+_TAG_SYMBOL = re.compile(r"[+#&@]|\.(?=\w)")
 
 
 def clean_text(text: str) -> str:
@@ -26,3 +31,13 @@ def slugify(text: str) -> str:
     text = unicodedata.normalize("NFKC", clean_text(text)).lower()
     slug = _NOT_SLUG.sub("-", text).strip("-_")
     return slug[:MAX_SLUG_LENGTH].rstrip("-_")
+
+
+def tag_slug(tag: str) -> str:
+    """The URL of a tag: `C++` -> `c-plus-plus`, `C#` -> `c-sharp`, `.NET` -> `dot-net`.
+
+    A pure function of the tag (no counters that depend on which other tags exist), so a tag's
+    URL never changes; case, spacing and `-` between words do not make another tag.
+    """
+    text = unicodedata.normalize("NFKC", clean_text(tag))
+    return slugify(_TAG_SYMBOL.sub(lambda m: _TAG_SYMBOLS.get(m.group(), " dot "), text))

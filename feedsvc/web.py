@@ -6,6 +6,7 @@ per snapshot version; `send` answers from it with validators, compression and 30
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,9 +17,10 @@ from flask import Flask, Response, abort, current_app, has_request_context, requ
 
 from .config import Settings, load_settings
 from .content import content_html, summary_text
+from .history import History, document_key, history_path
 from .responses import Document, answer
 from .store import Snapshot, Store
-from .text import slugify
+from .text import tag_slug
 
 DOCUMENT_CACHE_SIZE = 4096
 ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
@@ -28,9 +30,10 @@ ASSET_DIGEST = 12
 class Service:
     """What the routes share: settings, the store, and the document cache."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, history: History):
         self.settings = settings
         self.store = store
+        self.history = history
         self._documents: OrderedDict[tuple, Document] = OrderedDict()
         self._hot: dict[str, tuple[str, Document]] = {}  # PATH_INFO -> (version, document)
         self._lock = threading.Lock()
@@ -71,8 +74,9 @@ class Service:
                 self._documents.move_to_end(cache_key)
         if document is None:
             document = build(snapshot)
-        if document is None:
-            return None
+            if document is None:
+                return None
+            document = self._dated(key, document, snapshot)
         with self._lock:
             self._documents[cache_key] = document
             while len(self._documents) > DOCUMENT_CACHE_SIZE:
@@ -83,25 +87,35 @@ class Service:
         return document
 
 
+    def _dated(self, key: tuple, document: Document, snapshot: Snapshot) -> Document:
+        """The document with Last-Modified = when these bytes first appeared (history.py)."""
+        if snapshot.stamp is None:
+            return document
+        modified, shared = self.history.modified(document_key(key), document.tag,
+                                                 snapshot.stamp)
+        return dataclasses.replace(document, last_modified=modified, date_shared=shared)
+
+
 def service() -> Service:
     return current_app.extensions["feedsvc"]
 
 
-def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
-    """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends)."""
+def create_app(test_config: dict | None = None, *, watch: bool = True, clock=None) -> Flask:
+    """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends);
+    `clock` replaces the wall clock (tests)."""
     from .routes import feeds, pages
 
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
-    store = Store(settings)
+    store = Store(settings, **({"clock": clock} if clock else {}))
     if settings.hubs:
         from .websub import Publisher
 
         store.listeners.append(Publisher(settings).snapshot_changed)
     if watch:
         store.start()
-    app.extensions["feedsvc"] = Service(settings, store)
-    app.jinja_env.globals.update(url=settings.url, site=settings, tag_slug=slugify,
+    app.extensions["feedsvc"] = Service(settings, store, History(history_path(settings)))
+    app.jinja_env.globals.update(url=settings.url, site=settings, tag_slug=tag_slug,
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
@@ -118,7 +132,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True) -> Flask:
 def _asset(name: str) -> Document:
     """A static file, served under a content-hashed URL so it can be cached for a year."""
     body = (Path(__file__).parent / "static" / name).read_bytes()
-    return Document(body, ASSETS[name], None, "public, max-age=31536000, immutable")
+    return Document(body, ASSETS[name], "public, max-age=31536000, immutable")
 
 
 def asset_path(name: str, document: Document) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -33,14 +34,32 @@ def items_dir(tmp_path) -> Path:
     return target
 
 
+class Clock:
+    """An injected wall clock. Each reading moves it on by `tick` (a store publishes at most
+    one snapshot per clock second, so tests that refresh twice need time to pass);
+    `advance` moves it on by hand."""
+
+    def __init__(self, start: datetime | None = None, tick: float = 1.0):
+        self.now = start or datetime.now(timezone.utc) - timedelta(hours=1)
+        self.tick = timedelta(seconds=tick)
+
+    def __call__(self) -> datetime:
+        self.now += self.tick
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 @pytest.fixture
 def make_app(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray feedsvc.toml from the developer's folder
     for key in [k for k in os.environ if k.startswith("FEEDSVC_")]:
         monkeypatch.delenv(key)  # the private_cache fixture keeps XDG_CACHE_HOME
 
-    def make(items: Path, **settings):
-        return create_app({"items_dir": items, "base_url": BASE_URL, **settings}, watch=False)
+    def make(items: Path, clock=None, **settings):
+        return create_app({"items_dir": items, "base_url": BASE_URL, **settings}, watch=False,
+                          clock=clock or Clock())
 
     return make
 

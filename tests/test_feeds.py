@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import feedparser
 import pytest
@@ -12,7 +12,7 @@ import pytest
 from feedsvc.items import read_item
 from feedsvc.config import Settings
 
-from conftest import BASE_URL, BUNDLED_ITEMS, write
+from conftest import BASE_URL, BUNDLED_ITEMS, Clock, write
 from jsonfeed import parse_json_feed
 
 FORMATS = ["atom", "rss", "json"]
@@ -120,8 +120,11 @@ def test_json_feed_metadata(client):
 
 def test_feed_size_is_configurable(make_app, items_dir):
     client = make_app(items_dir, feed_size=2).test_client()
-    for fmt in FORMATS:
+    for fmt in XML_FORMATS:
         assert len(parsed(client, f"/feed.{fmt}").entries) == 2
+    # JSON Feed pages on without repeating: back to where the older archive ends (5 items,
+    # blocks of 2: archive 1 holds the oldest two, the document the newest three).
+    assert len(parsed(client, "/feed.json").entries) == 3
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -152,14 +155,14 @@ def test_future_and_draft_items_are_not_published(make_app, items_dir):
 
 
 def test_scheduled_item_appears_when_its_time_comes(make_app, items_dir):
-    from datetime import datetime, timedelta, timezone
-    soon = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
+    clock = Clock(tick=0)
+    soon = clock.now.replace(microsecond=0) + timedelta(seconds=2)
     write(items_dir, "soon.md", f"---\ntitle: Soon\ndate: {soon.isoformat()}\n---\nx\n")
-    app = make_app(items_dir)
+    app = make_app(items_dir, clock=clock)
     store = app.extensions["feedsvc"].store
     assert "Soon" not in [e.title for e in parsed(app.test_client(), "/feed.atom").entries]
     assert store.snapshot.next_change == soon
-    time.sleep(2.2)
+    clock.advance(2.2)
     store.refresh()
     assert "Soon" in [e.title for e in parsed(app.test_client(), "/feed.atom").entries]
 

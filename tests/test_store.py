@@ -7,11 +7,12 @@ import os
 from feedsvc.config import Settings
 from feedsvc.store import Store
 
-from conftest import wait_for, write
+from conftest import Clock, wait_for, write
 
 
-def make_store(items_dir, **settings) -> Store:
-    return Store(Settings(items_dir=items_dir, base_url="https://example.org/", **settings))
+def make_store(items_dir, clock=None, **settings) -> Store:
+    return Store(Settings(items_dir=items_dir, base_url="https://example.org/", **settings),
+                 clock=clock or Clock())
 
 
 def test_refresh_reparses_only_the_changed_file(items_dir):

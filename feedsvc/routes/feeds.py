@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect
+from flask import Blueprint, redirect
 
 from .. import feeds
 from ..feeds import MEDIA_TYPES, selection
 from ..responses import Document
 from ..store import Snapshot
-from ..text import slugify
+from ..text import slugify, tag_slug
 from ..web import send, service
 
 blueprint = Blueprint("feeds", __name__)
@@ -21,9 +21,8 @@ def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Documen
     settings = service().settings
     links = [f'<{spec.self_url}>; rel="self"'] + [
         f'<{link.href}>; rel="{link.rel}"' for link in spec.links if link.rel == "hub"]
-    updated = max((item.updated for item in spec.items), default=None)
     return Document(feeds.render(fmt, spec, settings), f"{MEDIA_TYPES[fmt]}; charset=utf-8",
-                    updated, cache_control, headers=(("Link", ", ".join(links)), CORS))
+                    cache_control, headers=(("Link", ", ".join(links)), CORS))
 
 
 def serve_feed(fmt: str, tag: str | None = None, archive: int | None = None):
@@ -64,23 +63,26 @@ def subscription_archive(number: int, fmt: str):
 
 @blueprint.get(f"/tags/<tag>/feed.{FORMAT}")
 def tag_feed(tag: str, fmt: str):
-    if slugify(tag) != tag:
-        return canonical_tag_redirect(tag, f"feed.{fmt}")
-    return serve_feed(fmt, tag)
+    return moved_tag(tag, f"feed.{fmt}") or serve_feed(fmt, tag)
 
 
 @blueprint.get(f"/tags/<tag>/archive/<int:number>.{FORMAT}")
 def tag_archive(tag: str, number: int, fmt: str):
-    if slugify(tag) != tag:
-        return canonical_tag_redirect(tag, f"archive/{number}.{fmt}")
-    return serve_feed(fmt, tag, number)
+    return moved_tag(tag, f"archive/{number}.{fmt}") or serve_feed(fmt, tag, number)
 
 
-def canonical_tag_redirect(tag: str, leaf: str):
-    """`/tags/Open Web/...` -> `/tags/open-web/...`: tags match case-insensitively."""
-    key = slugify(tag)
-    if not key:
-        abort(404)
+def moved_tag(tag: str, leaf: str):
+    """A 301 to the tag's own URL when `tag` is another spelling of it (`/tags/Open Web` ->
+    `/tags/open-web`: tags match case-insensitively) or its URL from before symbols were
+    spelled out (`/tags/c` of a site whose tag is C++); None to serve `tag` as it is."""
+    snapshot = service().store.snapshot
+    if tag in snapshot.by_tag:
+        return None
+    key = tag_slug(tag)
+    if key not in snapshot.by_tag:
+        key = snapshot.legacy_tags.get(slugify(tag), key)
+    if not key or key == tag:
+        return None
     path = f"tags/{key}/{leaf}" if leaf else f"tags/{key}"
     return redirect(service().settings.url(path), code=301)
 
@@ -99,7 +101,7 @@ def item_document(slug: str, fmt: str):
         else:
             body = feeds.item_json_document(item, settings)
             media_type = "application/feed+json; charset=utf-8"
-        return Document(body, media_type, item.updated,
-                        f"public, max-age={settings.feed_max_age}", headers=(CORS,))
+        return Document(body, media_type, f"public, max-age={settings.feed_max_age}",
+                        headers=(CORS,))
 
     return send(service().document(("item", slug, fmt), build))

@@ -11,17 +11,16 @@ from ..feeds import json_bytes
 from ..items import Author
 from ..responses import Document
 from ..store import Snapshot
-from ..text import slugify
 from ..web import asset_path, send, service
-from .feeds import canonical_tag_redirect
+from .feeds import moved_tag
 
 blueprint = Blueprint("pages", __name__)
 MAX_PAGE_PARAM = 12  # digits: anything longer is not a page we could have
 
 
-def html_document(body: str, updated) -> Document:
+def html_document(body: str) -> Document:
     settings = service().settings
-    return Document(body.encode("utf-8"), "text/html; charset=utf-8", updated,
+    return Document(body.encode("utf-8"), "text/html; charset=utf-8",
                     f"public, max-age={settings.page_max_age}")
 
 
@@ -48,7 +47,7 @@ def index():
         items, pages = paged(snapshot.items, number, settings.page_size)
         body = render_template("index.html", items=items, page=number, pages=pages,
                                snapshot=snapshot)
-        return html_document(body, max((i.updated for i in items), default=None))
+        return html_document(body)
 
     return send(service().document(("index", number), build))
 
@@ -64,7 +63,7 @@ def item_page(slug: str):
         older = snapshot.items[position + 1] if position + 1 < len(snapshot.items) else None
         body = render_template("item.html", item=item, newer=newer, older=older,
                                json_ld=json_ld(item), snapshot=snapshot)
-        return html_document(body, item.updated)
+        return html_document(body)
 
     return send(service().document(("item", slug), build))
 
@@ -74,15 +73,16 @@ def tag_index():
     def build(snapshot: Snapshot) -> Document:
         tags = sorted(snapshot.by_tag.items(), key=lambda pair: (-len(pair[1]), pair[0]))
         body = render_template("tags.html", tags=tags, snapshot=snapshot)
-        return html_document(body, snapshot.updated)
+        return html_document(body)
 
     return send(service().document(("tags",), build))
 
 
 @blueprint.get("/tags/<tag>")
 def tag_page(tag: str):
-    if slugify(tag) != tag:
-        return canonical_tag_redirect(tag, "")
+    moved = moved_tag(tag, "")
+    if moved:
+        return moved
     number = page_number()
     settings = service().settings
 
@@ -93,7 +93,7 @@ def tag_page(tag: str):
         body = render_template("tag.html", tag=tag, name=snapshot.tag_names[tag], items=items,
                                count=len(snapshot.by_tag[tag]), page=number, pages=pages,
                                snapshot=snapshot)
-        return html_document(body, max(i.updated for i in items))
+        return html_document(body)
 
     return send(service().document(("tag", tag, number), build))
 
@@ -124,7 +124,7 @@ def robots():
 
     def build(snapshot: Snapshot) -> Document:
         body = f"User-agent: *\nAllow: /\nSitemap: {settings.url('sitemap.xml')}\n"
-        return Document(body.encode(), "text/plain; charset=utf-8", None,
+        return Document(body.encode(), "text/plain; charset=utf-8",
                         f"public, max-age={settings.page_max_age}")
 
     return send(service().document(("robots",), build))
@@ -142,7 +142,7 @@ def sitemap_xml(part: int | None = None):
             body = sitemap.urlset(snapshot, settings, part)
         if body is None:
             return None
-        return Document(body, "application/xml; charset=utf-8", snapshot.updated,
+        return Document(body, "application/xml; charset=utf-8",
                         f"public, max-age={settings.page_max_age}")
 
     return send(service().document(("sitemap", part), build))
