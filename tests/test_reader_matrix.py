@@ -465,3 +465,16 @@ def test_consumer_shows_the_posts_and_a_new_same_day_post(consumer, fmt, serve, 
     assert exchange == ["GET 200"], context
     assert_shows(shown, server, POSTS + [NEW_POST], context)
     session.check_last(POSTS + [NEW_POST])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning:feedfinder2")  # bs4 guessing its parser
+def test_feed_finder_offers_only_subscriptions_on_an_item_page(serve, tmp_path):
+    """feedfinder2, as feed-discovering bots use it, checking every candidate link: an item
+    page offers the site's feeds, never the item's own one-entry documents."""
+    feedfinder2 = pytest.importorskip("feedfinder2")
+    items = tmp_path / "items"
+    for post in POSTS:
+        write_post(items, *post)
+    server = serve(items)
+    found = feedfinder2.find_feeds(server.url + "items/plain", check_all=True)
+    assert set(found) == {server.url + "feed.atom", server.url + "feed.rss"}, found
