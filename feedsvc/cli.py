@@ -105,9 +105,11 @@ def check(items_dir, config_file, strict):
     for problem in problems:
         click.echo(str(problem))
     errors = sum(1 for p in problems if p.severity == "error")
-    warnings = len(problems) - errors
-    click.echo(f"{len(store.snapshot.items)} published, {errors} error(s), "
-               f"{warnings} warning(s)")
+    warnings = sum(1 for p in problems if p.severity == "warning")
+    skipped = sum(1 for p in problems if p.severity == "skipped")
+    click.echo(f"{len(store.snapshot.items)} published, "
+               + (f"{skipped} skipped as no item, " if skipped else "")
+               + f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)
 
 

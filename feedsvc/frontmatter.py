@@ -15,12 +15,13 @@ MAX_FRONT_MATTER_NODES = 10_000
 class ItemError(Exception):
     """A file that cannot be published, and why: `path:line: message`."""
 
-    def __init__(self, path: str, line: int | None, message: str):
+    def __init__(self, path: str, line: int | None, message: str, skipped: bool = False):
         super().__init__(f"{path}:{line or 1}: {message}")
         self.path, self.line, self.message = path, line, message
+        self.skipped = skipped  # no post, and rightly left out (a section file, a resource)
 
     def __reduce__(self):  # pickled by the on-disk cache
-        return ItemError, (self.path, self.line, self.message)
+        return ItemError, (self.path, self.line, self.message, self.skipped)
 
 
 def decode(relpath: str, data: bytes) -> str:

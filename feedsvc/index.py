@@ -26,7 +26,7 @@ class Problem:
 
     path: str
     line: int | None
-    severity: str  # "error" or "warning"
+    severity: str  # "error", "warning", or "skipped" (no item, rightly left out)
     message: str
 
     def __str__(self) -> str:
@@ -141,7 +141,8 @@ class Index:
 
     def _add(self, path: str, new, now: datetime, rebuilding: bool) -> None:
         if isinstance(new, ItemError):
-            self._problems[path] = [Problem(new.path, new.line, "error", new.message)]
+            severity = "skipped" if new.skipped else "error"
+            self._problems[path] = [Problem(new.path, new.line, severity, new.message)]
             return
         problems = [Problem(path, None, "warning", w) for w in new.warnings]
         for kind, value in (("slug", new.slug), ("id", new.id)):

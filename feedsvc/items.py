@@ -11,18 +11,19 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
+from .layout import ITEM_SUFFIXES, is_draft_path, is_item_name  # noqa: F401 (re-exported)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
-# symbols), so an on-disk cache written by an older build is never trusted.
-PARSE_RULES = 2
-FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
+# symbols; 3: site layouts, stubs, lenient dates), so an older on-disk cache is never trusted.
+PARSE_RULES = 3
+FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
                 "skip to main content"}
@@ -80,11 +81,6 @@ class Item:
     warnings: tuple[str, ...] = ()
     tag_keys: tuple[str, ...] = ()  # tag_slug(tag) for each tag: the tag's URL and index key
     source: str = ""  # absolute path of the file, when read from disk
-
-
-def is_item_name(name: str) -> bool:
-    """Whether a file of this name is an item (rather than an asset or a hidden file)."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in FORMATS
 
 
 def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,
@@ -158,22 +154,29 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
     title = text_field("title")
     title, body = _title_from_body(fmt, title, body)
     title = " ".join(title.split())  # a title is one line of text
+    if not body.strip() and not meta:
+        raise ItemError(relpath, body_line, "no content")
+    if not title and not body.strip():
+        raise ItemError(relpath, None, "neither a title nor a body: not an item "
+                        "(a template stub or a placeholder)", skipped=True)
     if not title:
         title = _humanize(_stem_slug(path))
         warnings.append("no title: using the file name")
     if len(title) > MAX_TITLE_LENGTH:
         title = title[:MAX_TITLE_LENGTH].rstrip() + "…"
         warnings.append(f"title longer than {MAX_TITLE_LENGTH} characters: shortened")
-    if not body.strip() and not meta:
-        raise ItemError(relpath, body_line, "no content")
 
     slug = slugify(text_field("slug") or _stem_slug(path))
     if not slug:
         raise ItemError(relpath, _key_line(meta, "slug"),
                         "slug is empty after removing characters URLs cannot carry")
 
-    published, date_source = _published(relpath, meta, path, mtime)
-    updated = _date_field(relpath, meta, "updated") or published
+    published, date_source = _published(relpath, meta, path, mtime, warnings)
+    try:
+        updated = _date_field(relpath, meta, "updated", warnings) or published
+    except ItemError as error:
+        warnings.append(f"{error.message}: using the published date")
+        updated = published
     if date_source == "mtime":
         warnings.append("no date in front matter or file name: using the file's mtime, "
                         "which changes on every checkout")
@@ -251,10 +254,28 @@ def _title_from_body(fmt: str, title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float):
-    value = _date_field(relpath, meta, "published")
+def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float,
+               warnings: list[str]):
+    try:
+        value = _date_field(relpath, meta, "published", warnings)
+    except ItemError as error:
+        # A date the old generator took and we cannot: the file name or path still says it.
+        value, source = _date_from_path(relpath, meta, path)
+        if value is None:
+            raise
+        warnings.append(f"{error.message}: using the date in the {source} instead")
+        return value, source
     if value:
         return value, "front matter"
+    value, source = _date_from_path(relpath, meta, path)
+    if value is not None:
+        return value, source
+    return datetime.fromtimestamp(int(mtime), timezone.utc), "mtime"
+
+
+def _date_from_path(relpath: str, meta: dict, path: PurePosixPath):
+    """(midnight of the day in a `YYYY-MM-DD-` file name, or in a `YYYY/MM/DD` path or
+    permalink key, and which it was), or (None, "")."""
     match = JEKYLL_DATE.match(path.stem) or JEKYLL_DATE.match(path.parent.name)
     if match:
         return _checked(relpath, 1, _to_datetime(date(*map(int, match.groups()[:3])))), "file name"
@@ -267,10 +288,10 @@ def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float):
             except ValueError:
                 continue
             return _checked(relpath, _key_line(meta, key), _to_datetime(day)), "path"
-    return datetime.fromtimestamp(int(mtime), timezone.utc), "mtime"
+    return None, ""
 
 
-def _date_field(relpath: str, meta: dict, name: str) -> datetime | None:
+def _date_field(relpath: str, meta: dict, name: str, warnings: list[str]) -> datetime | None:
     key, value = _pick(meta, name)
     if value is None:
         return None
@@ -278,8 +299,12 @@ def _date_field(relpath: str, meta: dict, name: str) -> datetime | None:
     if isinstance(value, str):
         parsed = parse_date(value.strip())
         if parsed is None:
-            raise ItemError(relpath, line, f"{key!r}: cannot read {value[:40]!r} as a date "
-                            "(use e.g. 2024-05-01 or 2024-05-01T09:30:00+02:00)")
+            parsed = parse_date_leniently(value.strip())
+            if parsed is None:
+                raise ItemError(relpath, line, f"{key!r}: cannot read {value[:40]!r} as a "
+                                "date (use e.g. 2024-05-01 or 2024-05-01T09:30:00+02:00)")
+            warnings.append(f"{key!r}: read {value[:40]!r} as {parsed.isoformat()}, as "
+                            "Jekyll does; better write 2024-05-01T09:30:00+02:00")
         value = parsed
     if not isinstance(value, (date, datetime)):
         raise ItemError(relpath, line, f"{key!r} must be a date, not {type(value).__name__}")
@@ -298,6 +323,28 @@ def parse_date(text: str) -> datetime | date | None:
         except ValueError:
             continue
     return None
+
+
+# What Ruby's Time.parse (Jekyll) makes of a date with words or a stray year in it, such as
+# `2023-01-29 18:30:22 2023 -0800`: the day, the time, and a zone at the very end.
+_LENIENT_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+                           r"\b.*?(?:\s([+-])(\d{2}):?(\d{2}))?$")
+
+
+def parse_date_leniently(text: str) -> datetime | None:
+    match = _LENIENT_DATE.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+    zone = None
+    if sign:
+        offset = timedelta(hours=int(zone_hours), minutes=int(zone_minutes))
+        zone = timezone(-offset if sign == "-" else offset)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                        int(second or 0), tzinfo=zone)
+    except ValueError:
+        return None
 
 
 def _to_datetime(value: date | datetime) -> datetime:
@@ -376,6 +423,8 @@ def _lang(relpath: str, meta: dict, value: str, warnings: list[str]) -> str:
 
 
 def _draft(relpath: str, meta: dict) -> bool:
+    if is_draft_path(relpath):  # Jekyll's _drafts/ are never published
+        return True
     value = meta.get("draft", False)
     if isinstance(value, bool):
         return value

@@ -25,7 +25,9 @@ from typing import Iterable
 from . import cache
 from .config import Settings
 from .index import EMPTY, Index, NeedsRebuild, Problem, Snapshot  # noqa: F401 (re-exported)
-from .items import Item, ItemError, is_item_name, read_item
+from .items import Item, ItemError, read_item
+from .layout import (BUNDLE_INDEXES, holds_bundle, is_item_name, is_jekyll_site, not_an_item,
+                     walks_folder)
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
@@ -50,6 +52,12 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
             continue
         results.append((relpath, result, _file_key(path)))
     return results
+
+
+def _with_role(stat_key: tuple | None, reason: str) -> tuple | None:
+    """A file's key: its stat key and why it is no item ("" if it may be one), so a file
+    that becomes a bundle's resource (or stops being one) counts as changed."""
+    return None if stat_key is None else (*stat_key, reason)
 
 
 def _file_key(path: Path) -> tuple | None:
@@ -79,6 +87,7 @@ class Store:
         self.listeners: list = []
         self._cache_dirty = False
         self._index: Index | None = None  # None: rebuild it on the next refresh
+        self._jekyll = is_jekyll_site(str(self.root))  # looked at again on every full scan
         # Changes are in the index but wait for the next clock second to be published; and
         # whether the index was rebuilt since the last snapshot (publish from EMPTY, then).
         self._unpublished = False
@@ -137,7 +146,8 @@ class Store:
                 changes[relpath] = (self._files.pop(relpath).result, None)
             stale = {relpath: key for relpath, key in found.items()
                      if relpath not in self._files or self._files[relpath].key != key}
-            parsed = self._parse_in_parallel(stale) if len(stale) >= PARALLEL_MIN else {}
+            to_parse = {relpath: key for relpath, key in stale.items() if not key[-1]}
+            parsed = self._parse_in_parallel(to_parse) if len(to_parse) >= PARALLEL_MIN else {}
             for relpath, key in stale.items():
                 state = self._files.get(relpath)
                 fresh = parsed.get(relpath)
@@ -190,6 +200,7 @@ class Store:
         if not os.path.isdir(root):
             log.error("items folder %s does not exist", root)
             return
+        self._jekyll = is_jekyll_site(root)
         prefix = len(root.rstrip(os.sep)) + 1
         stack = [root]
         while stack:
@@ -199,20 +210,24 @@ class Store:
             except OSError as error:
                 log.warning("cannot list %s: %s", folder, error.strerror)
                 continue
+            bundle = folder != root and holds_bundle(entry.name for entry in entries)
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                        if walks_folder(entry.name):
+                            stack.append(entry.path)
                     elif is_item_name(entry.name):
+                        relpath = entry.path[prefix:].replace(os.sep, "/")
                         if entry.is_symlink():
                             key = self._stat_key(Path(entry.path))
                         else:
                             st = entry.stat(follow_symlinks=False)
-                            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+                            key = _with_role((st.st_mtime_ns, st.st_size, st.st_ino),
+                                             not_an_item(relpath, bundle, self._jekyll))
                         if key is not None:
-                            yield entry.path[prefix:].replace(os.sep, "/"), key
+                            yield relpath, key
                 except OSError:
                     continue
 
@@ -222,8 +237,11 @@ class Store:
             try:
                 path.resolve(strict=True).relative_to(self.root.resolve())
             except (OSError, ValueError, RuntimeError):
-                return ("outside",) if path.exists() else None
-        return _file_key(path)
+                return ("outside", "") if path.exists() else None
+        relpath = path.relative_to(self.root).as_posix()
+        bundle = path.parent != self.root and any(
+            (path.parent / name).is_file() for name in BUNDLE_INDEXES)
+        return _with_role(_file_key(path), not_an_item(relpath, bundle, self._jekyll))
 
     def _parse_in_parallel(self, stale: dict[str, tuple]) -> dict[str, _FileState]:
         """Parse many files on every core (a cold start of 100,000 items). Files that changed
@@ -239,7 +257,8 @@ class Store:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
                 for results in pool.map(_parse_chunk, [self.settings] * len(chunks), chunks):
                     for relpath, result, key in results:
-                        if key == stale[relpath]:
+                        if key == stale[relpath][:-1]:
+                            key = stale[relpath]
                             parsed[relpath] = self._report(relpath, _FileState(key, result))
         except (OSError, BrokenProcessPool) as error:
             log.warning("parsing in parallel failed (%s); parsing in this process", error)
@@ -247,9 +266,12 @@ class Store:
         return parsed
 
     def _read(self, relpath: str, key: tuple, previous: _FileState | None) -> _FileState:
-        if key == ("outside",):
+        if key == ("outside", ""):
             error = ItemError(relpath, None, "symbolic link points outside the items folder")
             return self._report(relpath, _FileState(key, error))
+        if key[-1]:  # not an item, by where it is: nothing to read
+            return self._report(relpath, _FileState(key, ItemError(relpath, None, key[-1],
+                                                                   skipped=True)))
         path = self.root / relpath
         for _ in range(READ_ATTEMPTS):
             self.parse_count += 1
@@ -275,7 +297,7 @@ class Store:
         return _FileState(key, ItemError(relpath, None, "file kept changing while read"))
 
     def _report(self, relpath: str, state: _FileState) -> _FileState:
-        if isinstance(state.result, ItemError):
+        if isinstance(state.result, ItemError) and not state.result.skipped:
             log.warning("%s (left out)", state.result)
         return state
 
@@ -336,8 +358,11 @@ class Store:
                 relative = Path(changed).relative_to(root)
             except ValueError:
                 continue
-            if any(part.startswith(".") for part in relative.parts):
+            if relative.name.startswith(".") or \
+                    not all(walks_folder(part) for part in relative.parts[:-1]):
                 continue
+            if relative.name.lower() in BUNDLE_INDEXES:
+                return None  # its siblings may have become (or stopped being) resources
             if is_item_name(relative.name) and not Path(changed).is_dir():
                 paths.append(relative.as_posix())
             elif not Path(changed).is_file():

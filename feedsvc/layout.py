@@ -1,0 +1,58 @@
+"""Which files of a site folder are posts, in the layouts of Jekyll, Hugo and Zola.
+
+A blog moves here as its folder is: a Jekyll site (posts in `_posts/`, drafts in `_drafts/`,
+its templates, data and output in other `_` folders), or the `content/` folder of a Hugo or
+Zola site (sections described by `_index.md`, page bundles: a folder whose `index.md` is the
+page and whose other files are its resources). What is not a post is left out and `feedsvc
+check` says why, per file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePosixPath
+
+ITEM_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
+SECTION_FILES = {"_index.md", "_index.markdown", "_index.html"}
+BUNDLE_INDEXES = {"index.md", "index.markdown", "index.html"}
+POSTS, DRAFTS = "_posts", "_drafts"
+
+
+def is_item_name(name: str) -> bool:
+    """Whether a file of this name may be an item (rather than an asset or a hidden file)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in ITEM_SUFFIXES
+
+
+def walks_folder(name: str) -> bool:
+    """Hidden folders and Jekyll's `_layouts`, `_includes`, `_data`, `_sass`, `_site` ... hold
+    no posts (Jekyll reads no other `_` folder as content); `_posts` and `_drafts` do."""
+    return not name.startswith((".", "_")) or name in (POSTS, DRAFTS)
+
+
+def is_jekyll_site(root: str) -> bool:
+    """A folder with `_posts/` is a Jekyll site: its posts are there and in `_drafts/`."""
+    return os.path.isdir(os.path.join(root, POSTS))
+
+
+def not_an_item(relpath: str, in_bundle: bool, jekyll: bool) -> str:
+    """Why the item-like file at `relpath` is no post, or "" when it may be one.
+
+    `in_bundle`: its folder holds a bundle's `index.md`; `jekyll`: the root is a Jekyll site.
+    """
+    path = PurePosixPath(relpath)
+    if path.name.lower() in SECTION_FILES:
+        return "describes a section (Hugo/Zola _index), not an item"
+    if in_bundle and path.name.lower() not in BUNDLE_INDEXES:
+        return f"a resource of the page bundle {path.parent}/, not an item"
+    if jekyll and path.parts[0] not in (POSTS, DRAFTS):
+        return "a page of the Jekyll site, not a post: posts are in _posts/ (and _drafts/)"
+    return ""
+
+
+def is_draft_path(relpath: str) -> bool:
+    return PurePosixPath(relpath).parts[0] == DRAFTS
+
+
+def holds_bundle(names) -> bool:
+    """Whether a folder with these entry names is a page bundle."""
+    return any(name.lower() in BUNDLE_INDEXES for name in names)
