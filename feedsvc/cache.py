@@ -45,7 +45,8 @@ def _fingerprint(settings: Settings) -> tuple:
     # into objects missing attributes, even under the same version number.
     return (version("feedsvc"), PARSE_RULES,
             tuple(field.name for field in dataclasses.fields(Item)),
-            settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes)
+            settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes,
+            settings.permalink, settings.entry_id)
 
 
 class _Unpickler(pickle.Unpickler):

@@ -37,6 +37,12 @@ class Settings:
     # change them: every entry id is built from them.
     tag_authority: str = ""
     tag_date: str = "2026-01-01"
+    # Where items live and what their entry ids are (urls.py): Jekyll's placeholders.
+    permalink: str = "/items/:title"
+    entry_id: str = "tag"  # "tag", "permalink", or a pattern like permalink's
+    # Old paths a moved site still gets asked for (its feeds: /feed.xml, /index.xml,
+    # /atom.xml) -> the path they now live at; answered with a 301.
+    redirects: dict = field(default_factory=dict)
     hubs: tuple[str, ...] = ()
     feed_max_age: int = 300
     page_max_age: int = 300
@@ -77,6 +83,12 @@ def _coerce(name: str, value):
             return bool(value)
         if kind == "Path":
             return Path(value)
+        if kind == "dict":
+            if isinstance(value, str):  # FEEDSVC_REDIRECTS="/feed.xml=/feed.atom, /a=/b"
+                value = dict(pair.split("=", 1) for pair in value.replace(",", " ").split())
+            if not isinstance(value, dict):
+                raise TypeError(f"expected a table of paths, got {type(value).__name__}")
+            return {"/" + str(old).lstrip("/"): str(new) for old, new in value.items()}
         if kind == "tuple[str, ...]":
             if isinstance(value, str):
                 value = [part for part in value.replace(",", " ").split() if part]

@@ -17,6 +17,7 @@ from cmarkgfm.cmark import Options
 
 from .items import Item, body_of
 from .text import clean_text
+from .urls import resource_base
 
 SUMMARY_LENGTH = 280
 # cmark-gfm is a CommonMark superset (tables, strikethrough, autolinks, footnotes). Raw HTML
@@ -69,7 +70,8 @@ def content_html(item: Item) -> str:
     if nesting_depth(raw) > MAX_NESTING:
         # Served safely rather than not at all: the words survive, the markup does not.
         return text_to_html(html.unescape(_TAG.sub("", raw)))
-    return sanitize(raw, item.url)
+    # A bundle's pictures sit in its folder: `map.png` is <url>/map.png, not a sibling page.
+    return sanitize(raw, resource_base(item.url) if item.bundle else item.url)
 
 
 def content_warnings(item: Item) -> list[str]:

@@ -9,10 +9,12 @@ server sends, taken from the app itself through Flask's test client.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from flask import Flask
 
 from . import feeds, sitemap
+from .urls import document_url, resource_base
 from .web import ASSETS, asset_path
 
 FORMATS = tuple(feeds.MEDIA_TYPES)
@@ -25,8 +27,14 @@ def urls(app: Flask) -> list[str]:
     found = ["/", "/tags/", "/robots.txt", "/sitemap.xml"]
     found += [f"/?page={n}" for n in range(2, pages + 1)]
     found += [f"/feed.{fmt}" for fmt in FORMATS]
+    def path(url: str) -> str:  # the app's path for one of its absolute URLs
+        return "/" + url[len(settings.base_url):]
+
     for item in snapshot.items:
-        found += [f"/items/{item.slug}", f"/items/{item.slug}.atom", f"/items/{item.slug}.json"]
+        found += [path(item.url)] + [path(document_url(item.url, fmt))
+                                     for fmt in ("atom", "json")]
+        if item.bundle:
+            found += [path(resource_base(item.url)) + quote(name) for name in resources(item)]
     for tag in [None, *snapshot.by_tag]:
         chosen = feeds.selection(snapshot, tag)
         prefix = f"/tags/{tag}" if tag else ""
@@ -41,8 +49,16 @@ def urls(app: Flask) -> list[str]:
     return found
 
 
+def resources(item) -> list[str]:
+    """The files of an item's page bundle, as paths inside its folder."""
+    folder = Path(item.source).parent
+    return sorted(file.relative_to(folder).as_posix() for file in folder.rglob("*")
+                  if file.is_file() and file.name != Path(item.source).name
+                  and not any(part.startswith(".") for part in file.relative_to(folder).parts))
+
+
 def file_for(url: str) -> str:
-    path, _, query = url.partition("?")
+    path, _, query = unquote(url).partition("?")
     if query:  # /?page=3 -> page/3.html
         return f"page/{query.split('=', 1)[1]}.html"
     if path.endswith("/"):

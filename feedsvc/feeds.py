@@ -21,6 +21,7 @@ from lxml import etree
 from .config import Settings
 from .content import content_html, summary_text
 from .items import Author, Item
+from .urls import document_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"
@@ -240,11 +241,12 @@ def _json_author(author: Author) -> dict:
 
 def entry_document(item: Item, settings: Settings) -> bytes:
     """A standalone Atom Entry Document (RFC 4287 section 4.1.2) for one item."""
+    self_url = document_url(item.url, "atom")
     spec = FeedSpec(id="urn:x-feedsvc:entry", title=item.title, subtitle="", home_url=item.url,
-                    self_url=item.url + ".atom", items=(item,))
+                    self_url=self_url, items=(item,))
     feed = etree.fromstring(atom_feed(spec, settings))
     entry = feed.find(f"{{{ATOM_NS}}}entry")
-    entry.append(etree.Element(f"{{{ATOM_NS}}}link", href=item.url + ".atom", rel="self",
+    entry.append(etree.Element(f"{{{ATOM_NS}}}link", href=self_url, rel="self",
                                type="application/atom+xml;type=entry"))
     entry.set("{http://www.w3.org/XML/1998/namespace}lang", item.lang or settings.language)
     root = etree.fromstring(etree.tostring(entry))  # re-rooted: xmlns moves onto <entry>
@@ -255,7 +257,8 @@ def item_json_document(item: Item, settings: Settings) -> bytes:
     """A JSON Feed 1.1 document holding just this item. `expired` (JSON Feed 1.1) says it
     will never carry another item: it is no subscription."""
     spec = FeedSpec(id="", title=item.title, subtitle=summary_text(item), home_url=item.url,
-                    self_url=item.url + ".json", items=(item,), extra={"expired": True})
+                    self_url=document_url(item.url, "json"), items=(item,),
+                    extra={"expired": True})
     return json_feed(spec, settings)
 
 

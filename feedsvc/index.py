@@ -36,7 +36,9 @@ class Problem:
 @dataclass(frozen=True)
 class Snapshot:
     items: tuple[Item, ...]  # published items, newest first
-    by_slug: Mapping[str, Item]
+    by_slug: Mapping[str, Item]  # the first published item with each slug
+    by_url: Mapping[str, Item]  # the item at each page URL (urls.py)
+    aliases: Mapping[str, Item]  # old paths under base_url (no leading /) -> item
     by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
     tag_names: Mapping[str, str]  # slugified tag -> the spelling shown to people
     order: tuple[tuple, ...]  # sort keys of `items`, oldest first (for `position`)
@@ -67,7 +69,8 @@ class Snapshot:
         return len(self.order) - 1 - bisect.bisect_left(self.order, sort_key(item))
 
 
-EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_tag=MappingProxyType({}),
+EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_url=MappingProxyType({}),
+                 aliases=MappingProxyType({}), by_tag=MappingProxyType({}),
                  tag_names=MappingProxyType({}), order=(), updated=None, problems=(), version="",
                  next_change=None)
 
@@ -82,13 +85,15 @@ class NeedsRebuild(Exception):
 
 class Index:
     def __init__(self):
-        self._owner: dict[tuple[str, str], str] = {}  # ("slug"|"id", value) -> owning path
+        self._owner: dict[tuple[str, str], str] = {}  # ("url"|"id", value) -> owning path
         self._candidates: dict[str, Item] = {}  # path -> item owning its slug and id
         self._losers: dict[str, Item] = {}  # path -> item left out by a conflict
         self._problems: dict[str, list[Problem]] = {}
         self._order: list[tuple] = []  # sort keys, oldest first
         self._published: list[Item] = []  # parallel to _order
         self._by_slug: dict[str, Item] = {}
+        self._by_url: dict[str, Item] = {}
+        self._aliases: dict[str, Item] = {}
         self._by_tag: dict[str, list[Item]] = {}  # oldest first
         self._dirty_tags: set[str] = set()
         self._scheduled: dict[str, Item] = {}
@@ -107,7 +112,11 @@ class Index:
         self._published = items
         self._order = [sort_key(item) for item in items]
         self._updated = sorted(item.updated for item in items)
-        self._by_slug = {item.slug: item for item in items}
+        self._by_slug = {}
+        for item in items:
+            self._by_slug.setdefault(item.slug, item)
+        self._by_url = {item.url: item for item in items}
+        self._aliases = {alias: item for item in items for alias in item.aliases}
         for item in items:  # oldest first, so each tag's list comes out sorted
             for tag in item.tag_keys:
                 self._by_tag.setdefault(tag, []).append(item)
@@ -132,10 +141,10 @@ class Index:
             return
         if not isinstance(old, Item):
             return
-        if any(loser.slug == old.slug or loser.id == old.id for loser in self._losers.values()):
+        if any(loser.url == old.url or loser.id == old.id for loser in self._losers.values()):
             raise NeedsRebuild  # a file that lost to this one may now win
         del self._candidates[path]
-        del self._owner[("slug", old.slug)], self._owner[("id", old.id)]
+        del self._owner[("url", old.url)], self._owner[("id", old.id)]
         if self._scheduled.pop(path, None) is None and not old.draft:
             self._unpublish(old)
 
@@ -145,7 +154,7 @@ class Index:
             self._problems[path] = [Problem(new.path, new.line, severity, new.message)]
             return
         problems = [Problem(path, None, "warning", w) for w in new.warnings]
-        for kind, value in (("slug", new.slug), ("id", new.id)):
+        for kind, value in (("url", new.url), ("id", new.id)):
             owner = self._owner.get((kind, value))
             if owner is not None and owner != path:
                 if not rebuilding:
@@ -157,7 +166,7 @@ class Index:
                 return
         self._problems[path] = problems
         self._candidates[path] = new
-        self._owner[("slug", new.slug)] = self._owner[("id", new.id)] = path
+        self._owner[("url", new.url)] = self._owner[("id", new.id)] = path
         if new.draft:
             return
         if new.published > now:
@@ -181,7 +190,11 @@ class Index:
         self._order.insert(at, key)
         self._published.insert(at, item)
         bisect.insort(self._updated, item.updated)
+        if item.slug in self._by_slug:
+            raise NeedsRebuild  # two items share a slug: which is "first" needs all of them
         self._by_slug[item.slug] = item
+        self._by_url[item.url] = item
+        self._aliases.update((alias, item) for alias in item.aliases)
         for tag in item.tag_keys:
             items = self._by_tag.setdefault(tag, [])
             items.insert(bisect.bisect_left(items, key, key=sort_key), item)
@@ -193,7 +206,13 @@ class Index:
             at += 1
         del self._order[at], self._published[at]
         del self._updated[bisect.bisect_left(self._updated, item.updated)]
+        if self._by_slug.get(item.slug) is not item or any(
+                self._aliases.get(alias) is not item for alias in item.aliases):
+            raise NeedsRebuild  # it shared a slug or an alias with another item
         del self._by_slug[item.slug]
+        del self._by_url[item.url]
+        for alias in item.aliases:
+            del self._aliases[alias]
         for tag in item.tag_keys:
             self._by_tag[tag].remove(item)
             if not self._by_tag[tag]:
@@ -230,6 +249,8 @@ class Index:
         return Snapshot(
             items=tuple(reversed(self._published)),
             by_slug=MappingProxyType(dict(self._by_slug)),
+            by_url=MappingProxyType(dict(self._by_url)),
+            aliases=MappingProxyType(dict(self._aliases)),
             by_tag=MappingProxyType(by_tag),
             tag_names=MappingProxyType(tag_names),
             order=tuple(self._order),

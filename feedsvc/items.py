@@ -13,16 +13,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote
 
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
-from .layout import ITEM_SUFFIXES, is_draft_path, is_item_name  # noqa: F401 (re-exported)
+from . import urls
+from .layout import (BUNDLE_INDEXES, ITEM_SUFFIXES, is_draft_path,  # noqa: F401 (re-exported)
+                     is_item_name)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
-# symbols; 3: site layouts, stubs, lenient dates), so an older on-disk cache is never trusted.
-PARSE_RULES = 3
+# symbols; 3: site layouts, stubs, lenient dates; 4: permalinks), so an older on-disk cache is never trusted.
+PARSE_RULES = 4
 FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
@@ -46,7 +47,8 @@ ALIASES = {
     "draft": ("draft",),
     "lang": ("lang", "language"),
 }
-KNOWN_KEYS = {key for keys in ALIASES.values() for key in keys} | {"path", "permalink"}
+KNOWN_KEYS = {key for keys in ALIASES.values() for key in keys} | {
+    "path", "permalink", "url", "aliases", "redirect_from"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Item:
     warnings: tuple[str, ...] = ()
     tag_keys: tuple[str, ...] = ()  # tag_slug(tag) for each tag: the tag's URL and index key
     source: str = ""  # absolute path of the file, when read from disk
+    aliases: tuple[str, ...] = ()  # old paths under base_url that answer 301 (no leading /)
+    bundle: bool = False  # a page bundle's index.md: the files beside it are its resources
 
 
 def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,
@@ -181,19 +185,16 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         warnings.append("no date in front matter or file name: using the file's mtime, "
                         "which changes on every checkout")
 
-    explicit_id = text_field("id")
-    if explicit_id and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", explicit_id):
-        item_id = explicit_id
-    else:
-        specific = quote(explicit_id or slug, safe="/-._~!$&'()*+,;=:@")
-        item_id = f"tag:{settings.authority},{settings.tag_date}:{specific}"
-
     tags = _tags(relpath, meta)
+    # Jekyll's :categories are the `categories`/`category` keys alone, not tags.
+    categories = _tags(relpath, {k: meta[k] for k in ("categories", "category") if k in meta})
+    url = settings.url(urls.item_path(settings, relpath, slug, published, categories, meta))
     return Item(
         path=relpath,
         slug=slug,
-        id=item_id,
-        url=settings.url("items/" + quote(slug)),
+        id=urls.entry_id(settings, url, relpath, slug, published, categories,
+                         text_field("id")),
+        url=url,
         title=title,
         published=published,
         updated=max(updated, published),
@@ -208,6 +209,8 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         warnings=tuple(warnings),
         tag_keys=tuple(tag_slug(tag) for tag in tags),
+        aliases=urls.alias_paths(meta),
+        bundle=path.name.lower() in BUNDLE_INDEXES and len(path.parts) > 1,
     )
 
 

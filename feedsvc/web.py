@@ -21,6 +21,7 @@ from .history import History, document_key, history_path
 from .responses import Document, answer
 from .store import Snapshot, Store
 from .text import tag_slug
+from .urls import document_url
 
 DOCUMENT_CACHE_SIZE = 4096
 ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
@@ -103,7 +104,7 @@ def service() -> Service:
 def create_app(test_config: dict | None = None, *, watch: bool = True, clock=None) -> Flask:
     """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends);
     `clock` replaces the wall clock (tests)."""
-    from .routes import feeds, pages
+    from .routes import feeds, items, pages
 
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
@@ -116,6 +117,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
         store.start()
     app.extensions["feedsvc"] = Service(settings, store, History(history_path(settings)))
     app.jinja_env.globals.update(url=settings.url, site=settings, tag_slug=tag_slug,
+                                 document_url=document_url,
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
@@ -124,6 +126,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
     app.jinja_env.globals["asset"] = lambda name: settings.url(asset_path(name, assets[name]))
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(items.blueprint)
     app.after_request(_common_headers)
     app.wsgi_app = FastPath(app, app.extensions["feedsvc"])
     return app

@@ -85,23 +85,3 @@ def moved_tag(tag: str, leaf: str):
         return None
     path = f"tags/{key}/{leaf}" if leaf else f"tags/{key}"
     return redirect(service().settings.url(path), code=301)
-
-
-@blueprint.get("/items/<slug>.<any(atom, json):fmt>")
-def item_document(slug: str, fmt: str):
-    settings = service().settings
-
-    def build(snapshot: Snapshot) -> Document | None:
-        item = snapshot.by_slug.get(slug)
-        if item is None:
-            return None
-        if fmt == "atom":
-            body = feeds.entry_document(item, settings)
-            media_type = "application/atom+xml;type=entry; charset=utf-8"
-        else:
-            body = feeds.item_json_document(item, settings)
-            media_type = "application/feed+json; charset=utf-8"
-        return Document(body, media_type, f"public, max-age={settings.feed_max_age}",
-                        headers=(CORS,))
-
-    return send(service().document(("item", slug, fmt), build))

@@ -52,22 +52,6 @@ def index():
     return send(service().document(("index", number), build))
 
 
-@blueprint.get("/items/<slug>")
-def item_page(slug: str):
-    def build(snapshot: Snapshot) -> Document | None:
-        item = snapshot.by_slug.get(slug)
-        if item is None:
-            return None
-        position = snapshot.position(item)
-        newer = snapshot.items[position - 1] if position > 0 else None
-        older = snapshot.items[position + 1] if position + 1 < len(snapshot.items) else None
-        body = render_template("item.html", item=item, newer=newer, older=older,
-                               json_ld=json_ld(item), snapshot=snapshot)
-        return html_document(body)
-
-    return send(service().document(("item", slug), build))
-
-
 @blueprint.get("/tags/")
 def tag_index():
     def build(snapshot: Snapshot) -> Document:

@@ -1,0 +1,123 @@
+"""Everything at an item's own URLs (urls.py says where): its page, its Atom entry and JSON
+documents, its bundle's resources, its old URLs (aliases), and old feed URLs a site moved from.
+
+Item URLs are whatever the site's permalinks say (`/items/name`, `/2021/08/03/name/`), so this
+blueprint answers every path no other route claims, by looking it up in the snapshot.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from flask import Blueprint, redirect, render_template
+
+from .. import feeds
+from ..items import Item
+from ..responses import Document
+from ..store import Snapshot
+from ..urls import SAFE, document_url, resource_base
+from ..web import send, service
+from .feeds import CORS
+from .pages import html_document, json_ld
+
+blueprint = Blueprint("items", __name__)
+MAX_RESOURCE_BYTES = 64_000_000
+DOCUMENT_TYPES = {"atom": "application/atom+xml;type=entry; charset=utf-8",
+                  "json": "application/feed+json; charset=utf-8"}
+
+
+@blueprint.get("/<path:path>")
+def at_path(path: str):
+    settings = service().settings
+    snapshot = service().store.snapshot
+    path = quote(path, safe=SAFE)
+    item = snapshot.by_url.get(settings.url(path))
+    if item is not None:
+        return send(service().document(("item", item.url), lambda s: page(s, item.url)))
+    stem, _, fmt = path.rpartition(".")
+    if fmt in DOCUMENT_TYPES:
+        for url in (settings.url(stem), settings.url(stem.removesuffix("index"))):
+            item = snapshot.by_url.get(url)
+            if item is not None and document_url(item.url, fmt) == settings.url(path):
+                return send(service().document(("item", item.url, fmt),
+                                               lambda s: entry_document(s, item.url, fmt)))
+    moved = snapshot.aliases.get(path) or snapshot.aliases.get(path.rstrip("/")) or \
+        snapshot.aliases.get(path + "/")
+    if moved is not None:
+        return redirect(moved.url, code=301)
+    target = settings.redirects.get("/" + path)
+    if target:
+        return redirect(settings.url(target), code=301)
+    return send(service().document(("resource", path), lambda s: resource(s, path)))
+
+
+def page(snapshot: Snapshot, url: str) -> Document | None:
+    item = snapshot.by_url.get(url)
+    if item is None:
+        return None
+    position = snapshot.position(item)
+    newer = snapshot.items[position - 1] if position > 0 else None
+    older = snapshot.items[position + 1] if position + 1 < len(snapshot.items) else None
+    body = render_template("item.html", item=item, newer=newer, older=older,
+                           json_ld=json_ld(item), snapshot=snapshot)
+    return html_document(body)
+
+
+def entry_document(snapshot: Snapshot, url: str, fmt: str) -> Document | None:
+    item = snapshot.by_url.get(url)
+    if item is None:
+        return None
+    settings = service().settings
+    if fmt == "atom":
+        body = feeds.entry_document(item, settings)
+    else:
+        body = feeds.item_json_document(item, settings)
+    return Document(body, DOCUMENT_TYPES[fmt], f"public, max-age={settings.feed_max_age}",
+                    headers=(CORS,))
+
+
+def resource(snapshot: Snapshot, path: str) -> Document | None:
+    """A file of a page bundle: `<bundle URL>/<name>` serves `<bundle folder>/<name>`. Never
+    anything outside that folder, hidden, or the bundle's own index file."""
+    settings = service().settings
+    folder_path, _, _ = path.rpartition("/")
+    while folder_path:
+        item = _bundle_at(snapshot, settings.url(folder_path))
+        if item is not None:
+            return _file_document(item, path[len(folder_path) + 1:])
+        folder_path = folder_path.rpartition("/")[0]
+    return None
+
+
+def _bundle_at(snapshot: Snapshot, base: str) -> Item | None:
+    for url in (base, base + "/"):
+        item = snapshot.by_url.get(url)
+        if item is not None and item.bundle and resource_base(item.url) == base + "/":
+            return item
+    return None
+
+
+def _file_document(item: Item, relative: str) -> Document | None:
+    folder = Path(item.source).parent
+    name = unquote(relative)
+    parts = Path(name).parts
+    if not parts or any(part.startswith(".") or part == ".." for part in parts) or \
+            Path(item.source).name == name:
+        return None
+    target = folder / name
+    try:
+        resolved = target.resolve(strict=True)
+        resolved.relative_to(folder.resolve())
+        resolved.relative_to(Path(service().settings.items_dir).resolve())
+        if not resolved.is_file() or resolved.stat().st_size > MAX_RESOURCE_BYTES:
+            return None
+        body = resolved.read_bytes()
+    except (OSError, ValueError, RuntimeError):
+        return None
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"
+    return Document(body, media_type,
+                    f"public, max-age={service().settings.archive_max_age}")

@@ -1,0 +1,115 @@
+"""Where each item lives: its URL, its entry id, its documents and resources.
+
+A blog that moves here keeps its URLs and entry ids, so both come from settings in one place,
+as Pelican's `{KIND}_URL` settings do: `permalink` is a pattern with Jekyll's placeholders
+(default `/items/:title`), and per item Zola's `path`, Hugo's `url` and Jekyll's `permalink`
+front matter win. `entry_id` is `tag` (RFC 4151, the default), `permalink` (the item's
+absolute URL, as Hugo's and Zola's feeds use) or a pattern (jekyll-feed's ids are
+`/:year/:month/:day/:title` paths made absolute, with no trailing slash).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlsplit
+
+from .config import Settings
+from .layout import BUNDLE_INDEXES, DRAFTS, POSTS
+from .text import slugify, tag_slug
+
+_PLACEHOLDER = re.compile(r":(short_year|year|i_month|month|i_day|day|hour|minute|second|"
+                          r"title|slug|section|path|categories|output_ext)")
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+SAFE = "/-._~!$&'()*+,;=:@"  # what a path keeps unescaped (RFC 3986 pchar and /)
+
+
+def expand(pattern: str, relpath: str, slug: str, published: datetime,
+           categories: tuple[str, ...]) -> str:
+    """`pattern` with its placeholders filled in for one item (Jekyll's names and meaning:
+    https://jekyllrb.com/docs/permalinks/#placeholders); `//` collapsed."""
+    folders = _content_folders(relpath)
+    values = {
+        "year": f"{published.year:04d}", "short_year": f"{published.year % 100:02d}",
+        "month": f"{published.month:02d}", "i_month": str(published.month),
+        "day": f"{published.day:02d}", "i_day": str(published.day),
+        "hour": f"{published.hour:02d}", "minute": f"{published.minute:02d}",
+        "second": f"{published.second:02d}",
+        "title": slug, "slug": slug,
+        "section": folders[0] if folders else "",
+        "path": "/".join(folders),
+        "categories": "/".join(tag_slug(category) for category in categories),
+        "output_ext": ".html",
+    }
+    path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], pattern)
+    return re.sub(r"/{2,}", "/", path)
+
+
+def _content_folders(relpath: str) -> list[str]:
+    """The folders an item sits in, as URL words: not Jekyll's `_posts`/`_drafts`, and not
+    a bundle's own folder (its name is the item's slug)."""
+    path = PurePosixPath(relpath)
+    parts = list(path.parent.parts)
+    if parts and path.name.lower() in BUNDLE_INDEXES:
+        parts.pop()
+    return [slugify(part) for part in parts if part not in (POSTS, DRAFTS)]
+
+
+def item_path(settings: Settings, relpath: str, slug: str, published: datetime,
+              categories: tuple[str, ...], meta: dict) -> str:
+    """The item page's path under `base_url` (no leading slash)."""
+    override = _text(meta.get("path"))  # Zola: served at /<path>/
+    if override:
+        path = "/" + override.strip("/") + "/"
+    elif _text(meta.get("url")):  # Hugo: as written
+        path = _text(meta.get("url"))
+    elif _text(meta.get("permalink")):  # Jekyll: as written, placeholders too
+        path = expand(_text(meta.get("permalink")), relpath, slug, published, categories)
+    else:
+        path = expand(settings.permalink, relpath, slug, published, categories)
+    return quote(path.lstrip("/"), safe=SAFE)
+
+
+def entry_id(settings: Settings, url: str, relpath: str, slug: str, published: datetime,
+             categories: tuple[str, ...], explicit: str) -> str:
+    """The item's entry id: front matter `id`, else what the `entry_id` setting says."""
+    if explicit and _ABSOLUTE.match(explicit):
+        return explicit
+    if explicit or settings.entry_id == "tag":
+        specific = quote(explicit or slug, safe=SAFE)
+        return f"tag:{settings.authority},{settings.tag_date}:{specific}"
+    if settings.entry_id == "permalink":
+        return url
+    path = expand(settings.entry_id, relpath, slug, published, categories)
+    return path if _ABSOLUTE.match(path) else settings.url(quote(path, safe=SAFE))
+
+
+def alias_paths(meta: dict) -> tuple[str, ...]:
+    """Hugo's and Zola's `aliases`, Jekyll's `redirect_from`: old paths of this item."""
+    found = []
+    for key in ("aliases", "redirect_from"):
+        value = meta.get(key)
+        values = value if isinstance(value, list) else [value]
+        for alias in values:
+            alias = _text(alias)
+            if alias:
+                alias = urlsplit(alias).path if _ABSOLUTE.match(alias) else alias
+                found.append(quote(alias.lstrip("/"), safe=SAFE))
+    return tuple(dict.fromkeys(found))
+
+
+def document_url(item_url: str, fmt: str) -> str:
+    """The Atom entry or JSON document of an item: `<url>.atom`, or `<url>index.atom` for a
+    URL that ends in `/`."""
+    return item_url + ("index." if item_url.endswith("/") else ".") + fmt
+
+
+def resource_base(item_url: str) -> str:
+    """What a bundle's resources (and relative links in its content) resolve against:
+    `/2021/08/03/name/picture.png` for the page `/2021/08/03/name/` or `/items/name`."""
+    return item_url if item_url.endswith("/") else item_url + "/"
+
+
+def _text(value) -> str:
+    return value.strip() if isinstance(value, str) else ""
