@@ -188,12 +188,13 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
     tags = _tags(relpath, meta)
     # Jekyll's :categories are the `categories`/`category` keys alone, not tags.
     categories = _tags(relpath, {k: meta[k] for k in ("categories", "category") if k in meta})
-    url = settings.url(urls.item_path(settings, relpath, slug, published, categories, meta))
+    written, published = published, published.astimezone(timezone.utc)
+    updated = updated.astimezone(timezone.utc)
+    url = settings.url(urls.item_path(settings, relpath, slug, written, categories, meta))
     return Item(
         path=relpath,
         slug=slug,
-        id=urls.entry_id(settings, url, relpath, slug, published, categories,
-                         text_field("id")),
+        id=urls.entry_id(settings, url, relpath, slug, written, categories, text_field("id")),
         url=url,
         title=title,
         published=published,
@@ -351,12 +352,13 @@ def parse_date_leniently(text: str) -> datetime | None:
 
 
 def _to_datetime(value: date | datetime) -> datetime:
-    """Dates without a time are midnight, and without a zone are UTC (documented)."""
+    """Dates without a time are midnight, and without a zone are UTC (documented). The zone
+    as written is kept: permalinks take their date from it, as Jekyll, Hugo and Zola do."""
     if not isinstance(value, datetime):
         value = datetime.combine(value, time(0, 0))
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).replace(microsecond=0)
+    return value.replace(microsecond=0)
 
 
 def _checked(relpath: str, line: int, value: datetime) -> datetime:

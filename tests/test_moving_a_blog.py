@@ -1,0 +1,126 @@
+"""Moving an existing blog (issue 10): the same URLs and the same entry ids as the generator
+it comes from, old URLs answering 301, a bundle's pictures served. Each expected URL and id is
+worked out from the generator's documented rule, cited where it is used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import feedparser
+
+from conftest import write
+from test_site_layouts import hugo_content, jekyll_site, zola_content
+
+JEKYLL = "https://jekyllrb.com/"
+
+
+def jekyll_app(make_app, tmp_path):
+    jekyll_site(tmp_path)
+    # Same file name in two year folders: Jekyll gives them different URLs (the date is in the
+    # permalink), so neither may be left out.
+    write(tmp_path, "_posts/2023/2023-05-01-hello.md", "---\ntitle: Hello again\n---\nx\n")
+    write(tmp_path, "_posts/2019-06-01-moved.md",
+          "---\ntitle: Moved\nredirect_from:\n  - /old/moved.html\n  - /older/moved/\n---\nx\n")
+    # jekyllrb.com's _config.yml: `permalink: /news/:year/:month/:day/:title/`; jekyll-feed
+    # writes <id>{{ post.id | absolute_url }}</id>, post.id being the URL without the slash.
+    return make_app(tmp_path, base_url=JEKYLL, permalink="/news/:year/:month/:day/:title/",
+                    entry_id="/news/:year/:month/:day/:title",
+                    redirects={"/feed.xml": "/feed.atom"})
+
+
+def test_jekyll_urls_and_ids(make_app, tmp_path):
+    client = jekyll_app(make_app, tmp_path).test_client()
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    entries = {entry.title: (entry.link, entry.id) for entry in feed.entries}
+    # Jekyll reads `2023-01-29 18:30:22 2023 -0800` as the 29th at -08:00, and :day is that
+    # day as written (https://jekyllrb.com/docs/permalinks/#placeholders), not the UTC one.
+    assert entries["Release"] == (JEKYLL + "news/2023/01/29/release/",
+                                  JEKYLL + "news/2023/01/29/release")
+    assert entries["Hello"] == (JEKYLL + "news/2022/05/01/hello/",
+                                JEKYLL + "news/2022/05/01/hello")
+    assert entries["Hello again"][0] == JEKYLL + "news/2023/05/01/hello/"
+    assert len(entries) == 5
+    page = client.get("/news/2023/01/29/release/")
+    assert page.status_code == 200 and b"Out now." in page.data
+    assert client.get("/news/2023/01/29/release/index.atom").status_code == 200
+    assert client.get("/items/release").status_code == 404
+    for old in ("/old/moved.html", "/older/moved/", "/older/moved"):
+        response = client.get(old)
+        assert response.status_code == 301, old
+        assert response.headers["Location"] == JEKYLL + "news/2019/06/01/moved/"
+    old_feed = client.get("/feed.xml")
+    assert old_feed.status_code == 301 and old_feed.headers["Location"] == JEKYLL + "feed.atom"
+
+
+def test_hugo_urls_ids_aliases_and_bundle_images(make_app, tmp_path):
+    hugo_content(tmp_path)
+    write(tmp_path, "notes/first.md", "---\ntitle: First note\ndate: 2024-01-02\n"
+          "aliases: [/2024/first-note/]\n---\nA note.\n")
+    write(tmp_path, "posts/custom.md", "---\ntitle: Custom\ndate: 2024-01-03\n"
+          "url: /special/place/\n---\nx\n")
+    base = "https://hugo.example.org/"
+    # Hugo's default URL of content/<section>/<name>.md and of a bundle <section>/<name>/
+    # is /<section>/<name>/ (https://gohugo.io/content-management/urls/), and its RSS
+    # template's <guid> is the page's .Permalink.
+    client = make_app(tmp_path, base_url=base, permalink="/:path/:title/",
+                      entry_id="permalink").test_client()
+    feed = feedparser.parse(client.get("/feed.rss").data)
+    links = {entry.title: entry.link for entry in feed.entries}
+    assert links == {"First": base + "posts/first/", "Trip": base + "posts/trip/",
+                     "First note": base + "notes/first/", "Custom": base + "special/place/"}
+    assert {entry.id for entry in feed.entries} == set(links.values())
+    trip = feedparser.parse(client.get("/feed.atom").data)
+    content = next(e for e in trip.entries if e.title == "Trip").content[0].value
+    assert base + "posts/trip/map.png" in content
+    picture = client.get("/posts/trip/map.png")
+    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/png"
+    assert picture.data == (tmp_path / "posts/trip/map.png").read_bytes()
+    assert "ETag" in picture.headers and "max-age=" in picture.headers["Cache-Control"]
+    assert client.get("/posts/trip/index.md").status_code == 404  # the page, not a resource
+    assert client.get("/posts/trip/../first.md").status_code == 404
+    assert client.get("/2024/first-note/").headers["Location"] == base + "notes/first/"
+
+
+def test_zola_path_front_matter(make_app, tmp_path):
+    zola_content(tmp_path)
+    write(tmp_path, "blog/elsewhere.md", "+++\ntitle = \"Elsewhere\"\ndate = 2024-04-01\n"
+          "path = \"somewhere/else\"\naliases = [\"/blog/elsewhere/\"]\n+++\nx\n")
+    base = "https://zola.example.org/"
+    client = make_app(tmp_path, base_url=base, permalink="/:path/:title/",
+                      entry_id="permalink").test_client()
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    # Zola: `path` in front matter puts the page at /<path>/
+    # (https://www.getzola.org/documentation/content/page/#output-paths).
+    assert {e.title: e.link for e in feed.entries} == {"Post": base + "blog/post/",
+                                                        "Elsewhere": base + "somewhere/else/"}
+    assert client.get("/somewhere/else/").status_code == 200
+    assert client.get("/blog/elsewhere/").headers["Location"] == base + "somewhere/else/"
+    assert client.get("/blog/post/attachment.txt").data == b"plain text attachment\n"
+
+
+def test_check_warns_when_a_new_setting_changes_entry_ids(tmp_path):
+    hugo_content(tmp_path)
+
+    def check(*settings):
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+               **{f"FEEDSVC_{k.upper()}": v for k, v in settings}}
+        return subprocess.run([sys.executable, "-m", "feedsvc", "check", "--items", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+
+    assert "entry id changed" not in check().stdout
+    moved = check(("permalink", "/:path/:title/"), ("entry_id", "permalink")).stdout
+    assert "posts/first.md:1: warning: entry id changed since the last check" in moved
+
+
+def test_export_follows_permalinks_and_copies_bundle_files(make_app, tmp_path):
+    from feedsvc.export import build
+
+    hugo_content(tmp_path / "site")
+    app = make_app(tmp_path / "site", permalink="/:path/:title/")
+    out = tmp_path / "out"
+    build(app, out)
+    assert (out / "posts/trip/index.html").is_file()
+    assert (out / "posts/trip/index.atom").is_file()
+    assert (out / "posts/trip/map.png").read_bytes() == b"\x89PNG\r\n"
+    assert not (out / "items").exists()
