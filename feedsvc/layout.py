@@ -42,10 +42,10 @@ def not_an_item(relpath: str, in_bundle: bool, jekyll: bool) -> str:
     path = PurePosixPath(relpath)
     if path.name.lower() in SECTION_FILES:
         return "describes a section (Hugo/Zola _index), not an item"
-    if in_bundle and path.name.lower() not in BUNDLE_INDEXES:
-        return f"a resource of the page bundle {path.parent}/, not an item"
     if jekyll and path.parts[0] not in (POSTS, DRAFTS):
         return "a page of the Jekyll site, not a post: posts are in _posts/ (and _drafts/)"
+    if in_bundle and path.name.lower() not in BUNDLE_INDEXES:
+        return f"a resource of the page bundle {path.parent}/, not an item"
     return ""
 
 

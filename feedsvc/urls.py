@@ -25,10 +25,25 @@ _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 SAFE = "/-._~!$&'()*+,;=:@"  # what a path keeps unescaped (RFC 3986 pchar and /)
 
 
+_NOT_PRETTY = re.compile(r"[^\w.~!$&'()+,;=@]+")
+_JEKYLL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}-")
+
+
+def jekyll_title(relpath: str, slug: str) -> str:
+    """Jekyll's `:title`: the front matter slug or the file name (without its date), in
+    Jekyll's "pretty" slugify, which keeps case and `.~!$&'()+,;=@`
+    (`jekyll-sass-converter-3.0-released`), where our own slugs would not."""
+    path = PurePosixPath(relpath)
+    name = path.parent.name if path.name.lower() in BUNDLE_INDEXES and path.parent.name \
+        else _JEKYLL_DATE.sub("", path.stem)
+    return _NOT_PRETTY.sub("-", slug if slug != slugify(name) else name).strip("-") or slug
+
+
 def expand(pattern: str, relpath: str, slug: str, published: datetime,
            categories: tuple[str, ...]) -> str:
     """`pattern` with its placeholders filled in for one item (Jekyll's names and meaning:
-    https://jekyllrb.com/docs/permalinks/#placeholders); `//` collapsed."""
+    https://jekyllrb.com/docs/permalinks/#placeholders); `//` collapsed. `:slug` is the
+    item's slug, lowercase as Hugo and Zola write URLs; `:title` is Jekyll's."""
     folders = _content_folders(relpath)
     values = {
         "year": f"{published.year:04d}", "short_year": f"{published.year % 100:02d}",
@@ -36,7 +51,7 @@ def expand(pattern: str, relpath: str, slug: str, published: datetime,
         "day": f"{published.day:02d}", "i_day": str(published.day),
         "hour": f"{published.hour:02d}", "minute": f"{published.minute:02d}",
         "second": f"{published.second:02d}",
-        "title": slug, "slug": slug,
+        "title": jekyll_title(relpath, slug), "slug": slug,
         "section": folders[0] if folders else "",
         "path": "/".join(folders),
         "categories": "/".join(tag_slug(category) for category in categories),

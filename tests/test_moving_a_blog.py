@@ -20,6 +20,8 @@ def jekyll_app(make_app, tmp_path):
     # Same file name in two year folders: Jekyll gives them different URLs (the date is in the
     # permalink), so neither may be left out.
     write(tmp_path, "_posts/2023/2023-05-01-hello.md", "---\ntitle: Hello again\n---\nx\n")
+    # Jekyll's :title keeps case and dots ("pretty" slugify), unlike :slug.
+    write(tmp_path, "_posts/2022-12-21-Sass-Converter-3.0.md", "---\ntitle: Sass\n---\nx\n")
     write(tmp_path, "_posts/2019-06-01-moved.md",
           "---\ntitle: Moved\nredirect_from:\n  - /old/moved.html\n  - /older/moved/\n---\nx\n")
     # jekyllrb.com's _config.yml: `permalink: /news/:year/:month/:day/:title/`; jekyll-feed
@@ -40,7 +42,8 @@ def test_jekyll_urls_and_ids(make_app, tmp_path):
     assert entries["Hello"] == (JEKYLL + "news/2022/05/01/hello/",
                                 JEKYLL + "news/2022/05/01/hello")
     assert entries["Hello again"][0] == JEKYLL + "news/2023/05/01/hello/"
-    assert len(entries) == 5
+    assert entries["Sass"][0] == JEKYLL + "news/2022/12/21/Sass-Converter-3.0/"
+    assert len(entries) == 6
     page = client.get("/news/2023/01/29/release/")
     assert page.status_code == 200 and b"Out now." in page.data
     assert client.get("/news/2023/01/29/release/index.atom").status_code == 200
@@ -63,7 +66,7 @@ def test_hugo_urls_ids_aliases_and_bundle_images(make_app, tmp_path):
     # Hugo's default URL of content/<section>/<name>.md and of a bundle <section>/<name>/
     # is /<section>/<name>/ (https://gohugo.io/content-management/urls/), and its RSS
     # template's <guid> is the page's .Permalink.
-    client = make_app(tmp_path, base_url=base, permalink="/:path/:title/",
+    client = make_app(tmp_path, base_url=base, permalink="/:path/:slug/",
                       entry_id="permalink").test_client()
     feed = feedparser.parse(client.get("/feed.rss").data)
     links = {entry.title: entry.link for entry in feed.entries}
@@ -87,7 +90,7 @@ def test_zola_path_front_matter(make_app, tmp_path):
     write(tmp_path, "blog/elsewhere.md", "+++\ntitle = \"Elsewhere\"\ndate = 2024-04-01\n"
           "path = \"somewhere/else\"\naliases = [\"/blog/elsewhere/\"]\n+++\nx\n")
     base = "https://zola.example.org/"
-    client = make_app(tmp_path, base_url=base, permalink="/:path/:title/",
+    client = make_app(tmp_path, base_url=base, permalink="/:path/:slug/",
                       entry_id="permalink").test_client()
     feed = feedparser.parse(client.get("/feed.atom").data)
     # Zola: `path` in front matter puts the page at /<path>/
@@ -109,7 +112,7 @@ def test_check_warns_when_a_new_setting_changes_entry_ids(tmp_path):
                               capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
 
     assert "entry id changed" not in check().stdout
-    moved = check(("permalink", "/:path/:title/"), ("entry_id", "permalink")).stdout
+    moved = check(("permalink", "/:path/:slug/"), ("entry_id", "permalink")).stdout
     assert "posts/first.md:1: warning: entry id changed since the last check" in moved
 
 
@@ -117,7 +120,7 @@ def test_export_follows_permalinks_and_copies_bundle_files(make_app, tmp_path):
     from feedsvc.export import build
 
     hugo_content(tmp_path / "site")
-    app = make_app(tmp_path / "site", permalink="/:path/:title/")
+    app = make_app(tmp_path / "site", permalink="/:path/:slug/")
     out = tmp_path / "out"
     build(app, out)
     assert (out / "posts/trip/index.html").is_file()
