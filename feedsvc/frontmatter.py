@@ -46,8 +46,11 @@ def decode(relpath: str, data: bytes) -> str:
 
 
 def split_front_matter(relpath: str, text: str) -> tuple[dict, str, int]:
-    """Return (front matter, body, line number where the body starts)."""
-    first, _, rest = text.partition("\n")
+    """Return (front matter, body, line number where the body starts). Blank lines before
+    the opening fence are allowed, as Zola allows them (its own theme pages start so)."""
+    stripped = text.lstrip("\n")
+    skipped = len(text) - len(stripped)
+    first, _, rest = stripped.partition("\n")
     fence = first.rstrip()
     if fence not in ("---", "+++"):
         return {}, text, 1
@@ -58,9 +61,10 @@ def split_front_matter(relpath: str, text: str) -> tuple[dict, str, int]:
             body = "\n".join(lines[index + 1:])
             break
     else:
-        raise ItemError(relpath, 1, f"front matter opened with {fence!r} is never closed")
+        raise ItemError(relpath, skipped + 1,
+                        f"front matter opened with {fence!r} is never closed")
     meta = _load_yaml(relpath, source) if fence == "---" else _load_toml(relpath, source)
-    return meta, body, index + 3
+    return meta, body, skipped + index + 3
 
 
 def _load_yaml(relpath: str, source: str) -> dict:

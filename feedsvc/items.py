@@ -22,8 +22,9 @@ from .layout import (BUNDLE_INDEXES, ITEM_SUFFIXES, is_draft_path,  # noqa: F401
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
-# symbols; 3: site layouts, stubs, lenient dates; 4: permalinks), so an older on-disk cache is never trusted.
-PARSE_RULES = 4
+# symbols; 3: site layouts, stubs, lenient dates; 4: permalinks; 5: blank lines before
+# front matter), so an older on-disk cache is never trusted.
+PARSE_RULES = 5
 FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",

@@ -96,7 +96,8 @@ def test_zola_path_front_matter(make_app, tmp_path):
     # Zola: `path` in front matter puts the page at /<path>/
     # (https://www.getzola.org/documentation/content/page/#output-paths).
     assert {e.title: e.link for e in feed.entries} == {"Post": base + "blog/post/",
-                                                        "Elsewhere": base + "somewhere/else/"}
+                                                        "Elsewhere": base + "somewhere/else/",
+                                                        "Zplit": base + "themes/zplit/"}
     assert client.get("/somewhere/else/").status_code == 200
     assert client.get("/blog/elsewhere/").headers["Location"] == base + "somewhere/else/"
     assert client.get("/blog/post/attachment.txt").data == b"plain text attachment\n"

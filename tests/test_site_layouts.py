@@ -80,6 +80,8 @@ def zola_content(root):
     write(root, "blog/latest.md", "+++\ntemplate = \"latest.html\"\n+++\n")
     write(root, "blog/post/index.md", "+++\ntitle = \"Post\"\ndate = 2024-03-01\n+++\nBody.\n")
     write(root, "blog/post/attachment.txt", "plain text attachment\n")
+    # getzola.org's own theme pages start with a blank line, which Zola accepts.
+    write(root, "themes/zplit/index.md", "\n+++\ntitle = \"Zplit\"\ndate = 2024-11-26\n+++\n")
 
 
 def test_a_hugo_content_folder(tmp_path):
@@ -96,7 +98,7 @@ def test_a_hugo_content_folder(tmp_path):
 def test_a_zola_content_folder(tmp_path):
     zola_content(tmp_path)
     store = store_for(tmp_path)
-    assert published(store) == {"blog/post/index.md": "Post"}
+    assert published(store) == {"blog/post/index.md": "Post", "themes/zplit/index.md": "Zplit"}
     reasons = skipped(store)
     assert set(reasons) == {"_index.md", "blog/_index.md", "blog/latest.md",
                             "blog/post/attachment.txt"}
