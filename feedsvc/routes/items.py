@@ -50,7 +50,9 @@ def at_path(path: str):
     target = settings.redirects.get("/" + path)
     if target:
         return redirect(settings.url(target), code=301)
-    return send(service().document(("resource", path), lambda s: resource(s, path)))
+    # Read per request, not kept in the document cache: pictures can be large, and a crawler
+    # walking them all must not fill memory. The ETag still names the bytes.
+    return send(resource(snapshot, path))
 
 
 def page(snapshot: Snapshot, url: str) -> Document | None:
