@@ -27,6 +27,7 @@ def urls(app: Flask) -> list[str]:
     found = ["/", "/tags/", "/robots.txt", "/sitemap.xml"]
     found += [f"/?page={n}" for n in range(2, pages + 1)]
     found += [f"/feed.{fmt}" for fmt in FORMATS]
+
     def path(url: str) -> str:  # the app's path for one of its absolute URLs
         return "/" + url[len(settings.base_url):]
 

@@ -36,7 +36,6 @@ class Problem:
 @dataclass(frozen=True)
 class Snapshot:
     items: tuple[Item, ...]  # published items, newest first
-    by_slug: Mapping[str, Item]  # the first published item with each slug
     by_url: Mapping[str, Item]  # the item at each page URL (urls.py)
     aliases: Mapping[str, Item]  # old paths under base_url (no leading /) -> item
     by_tag: Mapping[str, tuple[Item, ...]]  # slugified tag -> its items, newest first
@@ -49,6 +48,15 @@ class Snapshot:
     # When this snapshot was published, in whole seconds; later for every later snapshot
     # (store.py), so documents built from it can date their bytes (history.py).
     stamp: datetime | None = None
+
+    @cached_property
+    def by_slug(self) -> Mapping[str, Item]:
+        """The oldest published item with each slug (URLs go by `by_url`; slugs may repeat
+        under date permalinks)."""
+        found: dict[str, Item] = {}
+        for item in reversed(self.items):
+            found.setdefault(item.slug, item)
+        return MappingProxyType(found)
 
     @cached_property
     def legacy_tags(self) -> Mapping[str, str]:
@@ -69,7 +77,7 @@ class Snapshot:
         return len(self.order) - 1 - bisect.bisect_left(self.order, sort_key(item))
 
 
-EMPTY = Snapshot(items=(), by_slug=MappingProxyType({}), by_url=MappingProxyType({}),
+EMPTY = Snapshot(items=(), by_url=MappingProxyType({}),
                  aliases=MappingProxyType({}), by_tag=MappingProxyType({}),
                  tag_names=MappingProxyType({}), order=(), updated=None, problems=(), version="",
                  next_change=None)
@@ -91,7 +99,6 @@ class Index:
         self._problems: dict[str, list[Problem]] = {}
         self._order: list[tuple] = []  # sort keys, oldest first
         self._published: list[Item] = []  # parallel to _order
-        self._by_slug: dict[str, Item] = {}
         self._by_url: dict[str, Item] = {}
         self._aliases: dict[str, Item] = {}
         self._by_tag: dict[str, list[Item]] = {}  # oldest first
@@ -112,9 +119,6 @@ class Index:
         self._published = items
         self._order = [sort_key(item) for item in items]
         self._updated = sorted(item.updated for item in items)
-        self._by_slug = {}
-        for item in items:
-            self._by_slug.setdefault(item.slug, item)
         self._by_url = {item.url: item for item in items}
         self._aliases = {alias: item for item in items for alias in item.aliases}
         for item in items:  # oldest first, so each tag's list comes out sorted
@@ -190,9 +194,6 @@ class Index:
         self._order.insert(at, key)
         self._published.insert(at, item)
         bisect.insort(self._updated, item.updated)
-        if item.slug in self._by_slug:
-            raise NeedsRebuild  # two items share a slug: which is "first" needs all of them
-        self._by_slug[item.slug] = item
         self._by_url[item.url] = item
         self._aliases.update((alias, item) for alias in item.aliases)
         for tag in item.tag_keys:
@@ -206,10 +207,8 @@ class Index:
             at += 1
         del self._order[at], self._published[at]
         del self._updated[bisect.bisect_left(self._updated, item.updated)]
-        if self._by_slug.get(item.slug) is not item or any(
-                self._aliases.get(alias) is not item for alias in item.aliases):
-            raise NeedsRebuild  # it shared a slug or an alias with another item
-        del self._by_slug[item.slug]
+        if any(self._aliases.get(alias) is not item for alias in item.aliases):
+            raise NeedsRebuild  # it shared an alias with another item
         del self._by_url[item.url]
         for alias in item.aliases:
             del self._aliases[alias]
@@ -248,7 +247,6 @@ class Index:
         scheduled = [item.published for item in self._scheduled.values()]
         return Snapshot(
             items=tuple(reversed(self._published)),
-            by_slug=MappingProxyType(dict(self._by_slug)),
             by_url=MappingProxyType(dict(self._by_url)),
             aliases=MappingProxyType(dict(self._aliases)),
             by_tag=MappingProxyType(by_tag),

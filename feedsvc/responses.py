@@ -6,6 +6,7 @@ once, on first request. Nothing here knows about Flask.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import threading
@@ -42,6 +43,13 @@ class Document:
             value = hashlib.sha256(self.body).hexdigest()[:27]
             self.__dict__["_tag"] = value
         return value
+
+    def dated(self, last_modified: datetime, shared: bool) -> "Document":
+        """The same bytes with their Last-Modified (history.py); the digest comes along
+        rather than being computed again."""
+        document = dataclasses.replace(self, last_modified=last_modified, date_shared=shared)
+        document.__dict__["_tag"] = self.tag
+        return document
 
     def etag(self, coding: str | None) -> str:
         # RFC 9110 section 8.8.3: each content coding is a different representation, so it

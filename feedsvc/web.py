@@ -6,7 +6,6 @@ per snapshot version; `send` answers from it with validators, compression and 30
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -94,7 +93,7 @@ class Service:
             return document
         modified, shared = self.history.modified(document_key(key), document.tag,
                                                  snapshot.stamp)
-        return dataclasses.replace(document, last_modified=modified, date_shared=shared)
+        return document.dated(modified, shared)
 
 
 def service() -> Service:
