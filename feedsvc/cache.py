@@ -46,7 +46,7 @@ def _fingerprint(settings: Settings) -> tuple:
     return (version("feedsvc"), PARSE_RULES,
             tuple(field.name for field in dataclasses.fields(Item)),
             settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes,
-            settings.permalink, settings.entry_id)
+            settings.permalink, settings.entry_id, settings.timezone, settings.permalink_dates)
 
 
 class _Unpickler(pickle.Unpickler):

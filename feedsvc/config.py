@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONFIG_FILE = "feedsvc.toml"
 ENV_PREFIX = "FEEDSVC_"
@@ -40,6 +41,11 @@ class Settings:
     # Where items live and what their entry ids are (urls.py): Jekyll's placeholders.
     permalink: str = "/items/:title"
     entry_id: str = "tag"  # "tag", "permalink", or a pattern like permalink's
+    # Dates written without a zone are in this zone (IANA name, as Jekyll's and Hugo's
+    # `timezone`). Permalink dates are the date as written (Hugo, Zola), or with
+    # `permalink_dates = "timezone"` the date in this zone (Jekyll).
+    timezone: str = "UTC"
+    permalink_dates: str = "written"
     # Old paths a moved site still gets asked for (its feeds: /feed.xml, /index.xml,
     # /atom.xml) -> the path they now live at; answered with a 301.
     redirects: dict = field(default_factory=dict)
@@ -54,6 +60,10 @@ class Settings:
     cache: bool = True
     cache_dir: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def authority(self) -> str:
@@ -131,4 +141,13 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     for name in ("feed_size", "page_size", "max_item_bytes"):
         if name in settings and settings[name] < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")
+    if "timezone" in settings:
+        try:
+            ZoneInfo(settings["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"setting 'timezone': {settings['timezone']!r} is not an IANA "
+                              "time zone such as Europe/Berlin or UTC") from None
+    if settings.get("permalink_dates", "written") not in ("written", "timezone"):
+        raise ConfigError("setting 'permalink_dates' must be \"written\" (Hugo, Zola) or "
+                          "\"timezone\" (Jekyll)")
     return Settings(**settings, extra=extra)

@@ -11,7 +11,7 @@ import html
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path, PurePosixPath
 
 from .config import Settings
@@ -176,9 +176,10 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         raise ItemError(relpath, _key_line(meta, "slug"),
                         "slug is empty after removing characters URLs cannot carry")
 
-    published, date_source = _published(relpath, meta, path, mtime, warnings)
+    zone = settings.zone
+    published, date_source = _published(relpath, meta, path, mtime, zone, warnings)
     try:
-        updated = _date_field(relpath, meta, "updated", warnings) or published
+        updated = _date_field(relpath, meta, "updated", zone, warnings) or published
     except ItemError as error:
         warnings.append(f"{error.message}: using the published date")
         updated = published
@@ -189,7 +190,9 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
     tags = _tags(relpath, meta)
     # Jekyll's :categories are the `categories`/`category` keys alone, not tags.
     categories = _tags(relpath, {k: meta[k] for k in ("categories", "category") if k in meta})
-    written, published = published, published.astimezone(timezone.utc)
+    # Permalinks take the date as written (Hugo, Zola), or in the site's zone (Jekyll).
+    written = published.astimezone(zone) if settings.permalink_dates == "timezone" else published
+    published = published.astimezone(timezone.utc)
     updated = updated.astimezone(timezone.utc)
     url = settings.url(urls.item_path(settings, relpath, slug, written, categories, meta))
     return Item(
@@ -259,31 +262,32 @@ def _title_from_body(fmt: str, title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
-def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float,
+def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float, zone: tzinfo,
                warnings: list[str]):
     try:
-        value = _date_field(relpath, meta, "published", warnings)
+        value = _date_field(relpath, meta, "published", zone, warnings)
     except ItemError as error:
         # A date the old generator took and we cannot: the file name or path still says it.
-        value, source = _date_from_path(relpath, meta, path)
+        value, source = _date_from_path(relpath, meta, path, zone)
         if value is None:
             raise
         warnings.append(f"{error.message}: using the date in the {source} instead")
         return value, source
     if value:
         return value, "front matter"
-    value, source = _date_from_path(relpath, meta, path)
+    value, source = _date_from_path(relpath, meta, path, zone)
     if value is not None:
         return value, source
     return datetime.fromtimestamp(int(mtime), timezone.utc), "mtime"
 
 
-def _date_from_path(relpath: str, meta: dict, path: PurePosixPath):
+def _date_from_path(relpath: str, meta: dict, path: PurePosixPath, zone: tzinfo):
     """(midnight of the day in a `YYYY-MM-DD-` file name, or in a `YYYY/MM/DD` path or
     permalink key, and which it was), or (None, "")."""
     match = JEKYLL_DATE.match(path.stem) or JEKYLL_DATE.match(path.parent.name)
     if match:
-        return _checked(relpath, 1, _to_datetime(date(*map(int, match.groups()[:3])))), "file name"
+        return _checked(relpath, 1, _to_datetime(date(*map(int, match.groups()[:3])), zone)), \
+            "file name"
     for key in ("path", "permalink"):
         value = meta.get(key)
         match = PATH_DATE.search(value) if isinstance(value, str) else None
@@ -292,11 +296,12 @@ def _date_from_path(relpath: str, meta: dict, path: PurePosixPath):
                 day = date(*map(int, match.groups()))
             except ValueError:
                 continue
-            return _checked(relpath, _key_line(meta, key), _to_datetime(day)), "path"
+            return _checked(relpath, _key_line(meta, key), _to_datetime(day, zone)), "path"
     return None, ""
 
 
-def _date_field(relpath: str, meta: dict, name: str, warnings: list[str]) -> datetime | None:
+def _date_field(relpath: str, meta: dict, name: str, zone: tzinfo,
+                warnings: list[str]) -> datetime | None:
     key, value = _pick(meta, name)
     if value is None:
         return None
@@ -313,7 +318,7 @@ def _date_field(relpath: str, meta: dict, name: str, warnings: list[str]) -> dat
         value = parsed
     if not isinstance(value, (date, datetime)):
         raise ItemError(relpath, line, f"{key!r} must be a date, not {type(value).__name__}")
-    return _checked(relpath, line, _to_datetime(value))
+    return _checked(relpath, line, _to_datetime(value, zone))
 
 
 def parse_date(text: str) -> datetime | date | None:
@@ -352,13 +357,13 @@ def parse_date_leniently(text: str) -> datetime | None:
         return None
 
 
-def _to_datetime(value: date | datetime) -> datetime:
-    """Dates without a time are midnight, and without a zone are UTC (documented). The zone
-    as written is kept: permalinks take their date from it, as Jekyll, Hugo and Zola do."""
+def _to_datetime(value: date | datetime, zone: tzinfo) -> datetime:
+    """Dates without a time are midnight, and without a zone are in the `timezone` setting's
+    (documented). The zone as written is kept: permalinks may take their date from it."""
     if not isinstance(value, datetime):
         value = datetime.combine(value, time(0, 0))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=zone)
     return value.replace(microsecond=0)
 
 

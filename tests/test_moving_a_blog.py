@@ -128,3 +128,45 @@ def test_export_follows_permalinks_and_copies_bundle_files(make_app, tmp_path):
     assert (out / "posts/trip/index.atom").is_file()
     assert (out / "posts/trip/map.png").read_bytes() == b"\x89PNG\r\n"
     assert not (out / "items").exists()
+
+
+def test_time_zones_as_each_generator_takes_them(make_app, tmp_path):
+    write(tmp_path, "_posts/2023-01-29-evening.md",
+          "---\ntitle: Evening\ndate: 2023-01-29 18:30:00 -0800\n---\nx\n")
+    write(tmp_path, "_posts/2023-03-01-local.md", "---\ntitle: Local\ndate: 2023-03-01 23:30\n---\nx\n")
+    write(tmp_path, "_posts/2023-04-01-dated-by-name.md", "---\ntitle: By name\n---\nx\n")
+
+    def entries(**settings):
+        client = make_app(tmp_path, base_url=JEKYLL, permalink="/:year/:month/:day/:title/",
+                          **settings).test_client()
+        feed = feedparser.parse(client.get("/feed.atom").data)
+        return {e.title: (e.link, e.published) for e in feed.entries}
+
+    # `timezone` (as Jekyll's and Hugo's): a date written without a zone is in it, the
+    # file name's date too (midnight there).
+    berlin = entries(timezone="Europe/Berlin")
+    assert berlin["Local"] == (JEKYLL + "2023/03/01/local/", "2023-03-01T22:30:00+00:00")
+    assert berlin["By name"][1] == "2023-03-31T22:00:00+00:00"
+    # Hugo and Zola take the permalink date as written: the 29th, though it is the 30th in
+    # Berlin (https://gohugo.io/content-management/urls/#tokens: "the date in the page's
+    # front matter").
+    assert berlin["Evening"][0] == JEKYLL + "2023/01/29/evening/"
+    # Jekyll formats permalink dates in the site's `timezone`
+    # (https://jekyllrb.com/docs/configuration/options/: timezone "is used to ... render
+    # your site"): 18:30 -0800 is 03:30 the next day in Berlin.
+    jekyll = entries(timezone="Europe/Berlin", permalink_dates="timezone")
+    assert jekyll["Evening"] == (JEKYLL + "2023/01/30/evening/", "2023-01-30T02:30:00+00:00")
+    assert jekyll["Local"][0] == JEKYLL + "2023/03/01/local/"
+    # With no setting, dates without a zone stay UTC (the default).
+    assert entries()["Local"][1] == "2023-03-01T23:30:00+00:00"
+
+
+def test_bad_time_zone_settings_are_refused(tmp_path):
+    from feedsvc.config import ConfigError, load_settings
+    import pytest
+
+    with pytest.raises(ConfigError, match="timezone"):
+        load_settings(env={}, timezone="Mars/Olympus")
+    with pytest.raises(ConfigError, match="permalink_dates"):
+        load_settings(env={}, permalink_dates="local")
+    assert load_settings(env={"FEEDSVC_TIMEZONE": "Asia/Tokyo"}).zone.key == "Asia/Tokyo"
