@@ -17,19 +17,18 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
 from . import urls
-from .layout import (BUNDLE_INDEXES, ITEM_SUFFIXES, is_draft_path,  # noqa: F401 (re-exported)
-                     is_item_name)
+from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, is_draft_path,
+                     is_item_name)  # noqa: F401 (re-exported)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
 # symbols; 3: site layouts, stubs, lenient dates; 4: permalinks; 5: blank lines before
-# front matter), so an older on-disk cache is never trusted.
-PARSE_RULES = 5
+# front matter; 6: Zola's `2024-05-01_name`), so an older on-disk cache is never trusted.
+PARSE_RULES = 6
 FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
                 "skip to main content"}
-JEKYLL_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-(.+)$")
 PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})(?:/|$)")
 MIN_YEAR, MAX_YEAR = 1900, 2999
 MAX_TITLE_LENGTH = 500
@@ -231,7 +230,7 @@ def _stem_slug(path: PurePosixPath) -> str:
     stem = path.stem
     if stem.lower() in ("index", "_index") and path.parent.name:
         stem = path.parent.name
-    match = JEKYLL_DATE.match(stem)
+    match = DATED_NAME.match(stem)
     return match.group(4) if match else stem
 
 
@@ -284,7 +283,7 @@ def _published(relpath: str, meta: dict, path: PurePosixPath, mtime: float, zone
 def _date_from_path(relpath: str, meta: dict, path: PurePosixPath, zone: tzinfo):
     """(midnight of the day in a `YYYY-MM-DD-` file name, or in a `YYYY/MM/DD` path or
     permalink key, and which it was), or (None, "")."""
-    match = JEKYLL_DATE.match(path.stem) or JEKYLL_DATE.match(path.parent.name)
+    match = DATED_NAME.match(path.stem) or DATED_NAME.match(path.parent.name)
     if match:
         return _checked(relpath, 1, _to_datetime(date(*map(int, match.groups()[:3])), zone)), \
             "file name"

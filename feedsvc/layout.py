@@ -10,12 +10,15 @@ check` says why, per file.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import PurePosixPath
 
 ITEM_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
 SECTION_FILES = {"_index.md", "_index.markdown", "_index.html"}
 BUNDLE_INDEXES = {"index.md", "index.markdown", "index.html"}
 POSTS, DRAFTS = "_posts", "_drafts"
+# A dated file name: Jekyll's `2024-05-01-name`, Zola's also `2024-05-01_name`.
+DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[-_](.+)$")
 
 
 def is_item_name(name: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
 
 from .config import Settings
-from .layout import BUNDLE_INDEXES, DRAFTS, POSTS
+from .layout import BUNDLE_INDEXES, DATED_NAME, DRAFTS, POSTS
 from .text import slugify, tag_slug
 
 _PLACEHOLDER = re.compile(r":(short_year|year|i_month|month|i_day|day|hour|minute|second|"
@@ -26,7 +26,6 @@ SAFE = "/-._~!$&'()*+,;=:@"  # what a path keeps unescaped (RFC 3986 pchar and /
 
 
 _NOT_PRETTY = re.compile(r"[^\w.~!$&'()+,;=@]+")
-_JEKYLL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}-")
 
 
 def jekyll_title(relpath: str, slug: str) -> str:
@@ -35,7 +34,7 @@ def jekyll_title(relpath: str, slug: str) -> str:
     (`jekyll-sass-converter-3.0-released`), where our own slugs would not."""
     path = PurePosixPath(relpath)
     name = path.parent.name if path.name.lower() in BUNDLE_INDEXES and path.parent.name \
-        else _JEKYLL_DATE.sub("", path.stem)
+        else DATED_NAME.sub(r"\4", path.stem)
     return _NOT_PRETTY.sub("-", slug if slug != slugify(name) else name).strip("-") or slug
 
 

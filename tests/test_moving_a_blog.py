@@ -89,6 +89,9 @@ def test_zola_path_front_matter(make_app, tmp_path):
     zola_content(tmp_path)
     write(tmp_path, "blog/elsewhere.md", "+++\ntitle = \"Elsewhere\"\ndate = 2024-04-01\n"
           "path = \"somewhere/else\"\naliases = [\"/blog/elsewhere/\"]\n+++\nx\n")
+    # Zola takes the date and slug of `2013-06-02_with-assets` (page.rs's RFC3339_DATE: a
+    # date, then `_` or `-`, then the slug).
+    write(tmp_path, "blog/2013-06-02_with-assets/index.md", "+++\ntitle = \"Assets\"\n+++\nx\n")
     base = "https://zola.example.org/"
     client = make_app(tmp_path, base_url=base, permalink="/:path/:slug/",
                       entry_id="permalink").test_client()
@@ -97,6 +100,7 @@ def test_zola_path_front_matter(make_app, tmp_path):
     # (https://www.getzola.org/documentation/content/page/#output-paths).
     assert {e.title: e.link for e in feed.entries} == {"Post": base + "blog/post/",
                                                         "Elsewhere": base + "somewhere/else/",
+                                                        "Assets": base + "blog/with-assets/",
                                                         "Zplit": base + "themes/zplit/"}
     assert client.get("/somewhere/else/").status_code == 200
     assert client.get("/blog/elsewhere/").headers["Location"] == base + "somewhere/else/"
