@@ -25,7 +25,8 @@ log = logging.getLogger("feedsvc")
 MAGIC = b"feedsvc-cache 1\n"
 # Only these may come out of a cache file: unpickling anything else could run code.
 ALLOWED = {
-    ("feedsvc.items", "Item"), ("feedsvc.items", "Author"), ("feedsvc.frontmatter", "ItemError"),
+    ("feedsvc.items", "Item"), ("feedsvc.items", "Author"), ("feedsvc.items", "Section"),
+    ("feedsvc.frontmatter", "ItemError"),
     ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
     ("datetime", "timezone"), ("datetime", "timedelta"),
 }

@@ -107,7 +107,9 @@ def check(items_dir, config_file, strict):
     errors = sum(1 for p in problems if p.severity == "error")
     warnings = sum(1 for p in problems if p.severity == "warning")
     skipped = sum(1 for p in problems if p.severity == "skipped")
+    sections = len(store.snapshot.sections)
     click.echo(f"{len(store.snapshot.items)} published, "
+               + (f"{sections} section{'s' if sections != 1 else ''}, " if sections else "")
                + (f"{skipped} skipped as no item, " if skipped else "")
                + f"{errors} error(s), {warnings} warning(s)")
     sys.exit(1 if errors or (strict and warnings) else 0)

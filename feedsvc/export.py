@@ -13,38 +13,40 @@ from urllib.parse import quote, unquote
 
 from flask import Flask
 
-from . import feeds, sitemap
+from . import feeds, sitemap, urls
 from .urls import document_url, resource_base
 from .web import ASSETS, asset_path
 
 FORMATS = tuple(feeds.MEDIA_TYPES)
 
 
-def urls(app: Flask) -> list[str]:
+def paths(app: Flask) -> list[str]:
+    """The path of every document the app serves, as urls.py names them."""
     svc = app.extensions["feedsvc"]
     snapshot, settings = svc.store.snapshot, svc.settings
-    pages = max(1, -(-len(snapshot.items) // settings.page_size))
-    found = ["/", "/tags/", "/robots.txt", "/sitemap.xml"]
-    found += [f"/?page={n}" for n in range(2, pages + 1)]
-    found += [f"/feed.{fmt}" for fmt in FORMATS]
 
     def path(url: str) -> str:  # the app's path for one of its absolute URLs
         return "/" + url[len(settings.base_url):]
 
+    def listing(url: str, count: int) -> list[str]:
+        pages = max(1, -(-count // settings.page_size))
+        return [path(urls.page(url, number)) for number in range(1, pages + 1)]
+
+    found = [path(urls.Links(settings).tags()), path(urls.sitemap(settings)), "/robots.txt"]
     for item in snapshot.items:
         found += [path(item.url)] + [path(document_url(item.url, fmt))
                                      for fmt in ("atom", "json")]
         if item.bundle:
             found += [path(resource_base(item.url)) + quote(name) for name in resources(item)]
-    for tag in [None, *snapshot.by_tag]:
-        chosen = feeds.selection(snapshot, tag)
-        prefix = f"/tags/{tag}" if tag else ""
-        if tag:
-            found += [prefix] + [f"{prefix}/feed.{fmt}" for fmt in FORMATS]
-        for number in range(1, feeds.archive_count(chosen, settings) + 1):
-            found += [f"{prefix}/archive/{number}.{fmt}" for fmt in FORMATS]
+    for chosen in feeds.selections(snapshot, settings):
+        found += listing(chosen.path(settings, ""), len(chosen.items))
+        for fmt in FORMATS:
+            found.append(path(urls.feed(settings, chosen.kind, chosen.key, fmt)))
+            found += [path(urls.archive(settings, chosen.kind, chosen.key, number, fmt))
+                      for number in range(1, feeds.archive_count(chosen, settings) + 1)]
     if sitemap.part_count(snapshot) > 1:
-        found += [f"/sitemaps/{n}.xml" for n in range(1, sitemap.part_count(snapshot) + 1)]
+        found += [path(urls.sitemap(settings, n))
+                  for n in range(1, sitemap.part_count(snapshot) + 1)]
     assets = app.extensions["feedsvc.assets"]
     found += ["/" + asset_path(name, assets[name]) for name in ASSETS]
     return found
@@ -60,8 +62,9 @@ def resources(item) -> list[str]:
 
 def file_for(url: str) -> str:
     path, _, query = unquote(url).partition("?")
-    if query:  # /?page=3 -> page/3.html
-        return f"page/{query.split('=', 1)[1]}.html"
+    if query:  # /?page=3 -> page/3.html, /tags/x?page=2 -> tags/x/page/2.html
+        return path.strip("/") + ("/" if path.strip("/") else "") + \
+            f"page/{query.split('=', 1)[1]}.html"
     if path.endswith("/"):
         return path.lstrip("/") + "index.html"
     last = path.rsplit("/", 1)[-1]
@@ -71,7 +74,7 @@ def file_for(url: str) -> str:
 def build(app: Flask, out: Path) -> int:
     client = app.test_client()
     count = 0
-    for url in urls(app):
+    for url in paths(app):
         response = client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"{url}: HTTP {response.status_code}")

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
-from urllib.parse import quote
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -21,6 +20,7 @@ from lxml import etree
 from .config import Settings
 from .content import content_html, summary_text
 from .items import Author, Item
+from . import urls
 from .urls import document_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -264,25 +264,42 @@ def item_json_document(item: Item, settings: Settings) -> bytes:
 
 @dataclass(frozen=True)
 class Selection:
-    """The items one family of feeds shows: all published items, or one tag's."""
+    """The items one family of feeds shows: the site's, one tag's or one section's."""
 
-    key: str  # "" for the subscription feed, else the tag's slug
-    name: str  # shown to people
+    kind: str  # "site", "tag" or "section"
+    key: str  # "" for the site, a tag's slug, a section's path (ending in `/`)
+    name: str  # shown to people: "" for the site
     items: tuple[Item, ...]  # newest first
+    description: str = ""
 
     def path(self, settings: Settings, leaf: str) -> str:
-        if not self.key:
-            return settings.url(leaf)
-        return settings.url(f"tags/{quote(self.key)}" + (f"/{leaf}" if leaf else ""))
+        return urls.collection(settings, self.kind, self.key, leaf)
 
 
-def selection(snapshot, tag: str | None) -> Selection | None:
-    """All published items (tag None), or one tag's by its slug; None for an unknown tag."""
+def selection(snapshot, tag: str | None, settings: Settings) -> Selection | None:
+    """The site's items (tag None), or one tag's by its slug; None for an unknown tag. With
+    `site_feed = "root"` the site's are only those in no section."""
     if tag is None:
-        return Selection("", "", snapshot.items)
+        items = snapshot.root_items if settings.site_feed == "root" else snapshot.items
+        return Selection("site", "", "", items)
     if tag not in snapshot.by_tag:
         return None
-    return Selection(tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
+    return Selection("tag", tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
+
+
+def section_selection(snapshot, url: str, settings: Settings) -> Selection | None:
+    """The section whose page is at `url`, or None."""
+    section = snapshot.sections.get(url)
+    if section is None:
+        return None
+    return Selection("section", url[len(settings.base_url):], section.title,
+                     snapshot.section_items[url], section.description)
+
+
+def selections(snapshot, settings: Settings) -> list[Selection]:
+    """Every feed family: the site's, each tag's, each section's."""
+    return [selection(snapshot, key, settings) for key in (None, *snapshot.by_tag)] + \
+        [section_selection(snapshot, url, settings) for url in snapshot.sections]
 
 
 def archive_count(selection: Selection, settings: Settings) -> int:
@@ -302,10 +319,11 @@ def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int |
     count = archive_count(selection, settings)
     current = selection.path(settings, f"feed.{fmt}")
     hubs = tuple(Link(hub, "hub") for hub in settings.hubs)
-    suffix = f":tags/{selection.key}" if selection.key else ""
-    feed_id = f"tag:{settings.authority},{settings.tag_date}:feed{suffix}"
-    title = settings.title + (f": {selection.name}" if selection.key else "")
-    home = selection.path(settings, "") if selection.key else settings.url()
+    suffix = {"site": "", "tag": ":tags/", "section": ":sections/"}[selection.kind]
+    feed_id = f"tag:{settings.authority},{settings.tag_date}:feed{suffix}{selection.key}"
+    title = settings.title + (f": {selection.name}" if selection.name else "")
+    subtitle = selection.description or settings.subtitle
+    home = selection.path(settings, "")
     if archive is None:
         items, older = selection.items[:size], count
         if fmt == "json" and count:
@@ -317,7 +335,7 @@ def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int |
         links = hubs
         if older:
             links += (Link(archive_url(selection, settings, older, fmt), "prev-archive"),)
-        return FeedSpec(id=feed_id, title=title, subtitle=settings.subtitle, home_url=home,
+        return FeedSpec(id=feed_id, title=title, subtitle=subtitle, home_url=home,
                         self_url=current, items=items, links=links,
                         max_age=settings.feed_max_age)
     if not 1 <= archive <= count:
@@ -331,7 +349,7 @@ def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int |
     if archive > 1:
         links += (Link(archive_url(selection, settings, archive - 1, fmt), "prev-archive"),)
     return FeedSpec(id=f"{feed_id}:archive:{archive}", title=f"{title} (archive {archive})",
-                    subtitle=settings.subtitle, home_url=home,
+                    subtitle=subtitle, home_url=home,
                     self_url=archive_url(selection, settings, archive, fmt), items=block, links=links, archive=True, max_age=settings.archive_max_age)
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
 from types import MappingProxyType
 from typing import Mapping
 
-from .items import Item, ItemError
+from .items import Item, ItemError, Section
 from .text import slugify
 
 
@@ -48,6 +48,29 @@ class Snapshot:
     # When this snapshot was published, in whole seconds; later for every later snapshot
     # (store.py), so documents built from it can date their bytes (history.py).
     stamp: datetime | None = None
+    sections: Mapping[str, Section] = field(  # page URL -> section
+        default_factory=lambda: MappingProxyType({}))
+
+    @cached_property
+    def section_items(self) -> Mapping[str, tuple[Item, ...]]:
+        """Section URL -> the published items in its folder, subfolders included, newest
+        first. Built on first use after a change: O(items x folder depth)."""
+        at_folder = {section.folder: url for url, section in self.sections.items()}
+        found: dict[str, list[Item]] = {url: [] for url in self.sections}
+        for item in self.items:
+            folder = item.path
+            while "/" in folder:
+                folder = folder.rpartition("/")[0]
+                if folder in at_folder:
+                    found[at_folder[folder]].append(item)
+        return MappingProxyType({url: tuple(items) for url, items in found.items()})
+
+    @cached_property
+    def root_items(self) -> tuple[Item, ...]:
+        """The published items in no section, newest first (the `site_feed = "root"` feed)."""
+        folders = {section.folder + "/" for section in self.sections.values()}
+        return tuple(item for item in self.items
+                     if not any(item.path.startswith(folder) for folder in folders))
 
     @cached_property
     def by_slug(self) -> Mapping[str, Item]:
@@ -87,6 +110,12 @@ def sort_key(item: Item) -> tuple:
     return (item.published, item.slug)
 
 
+ID_CONFLICT = ("give one a `slug` of its own, or set entry_id = \"permalink\" so ids follow "
+               "URLs")
+URL_CONFLICT = ("give one a `slug` of its own, or a permalink that tells them apart, such as "
+                "/:path/:slug/")
+
+
 class NeedsRebuild(Exception):
     """An incremental change touched a slug or id conflict."""
 
@@ -104,6 +133,7 @@ class Index:
         self._by_tag: dict[str, list[Item]] = {}  # oldest first
         self._dirty_tags: set[str] = set()
         self._scheduled: dict[str, Item] = {}
+        self._sections: dict[str, Section] = {}  # path of its _index.md -> section
         self._updated: list[datetime] = []  # update times of published items, sorted
         self._file_digests: dict[str, int] = {}
         self._digest = 0  # XOR of per-file digests: order-free, updated per file
@@ -143,6 +173,7 @@ class Index:
         if path in self._losers:
             del self._losers[path]
             return
+        self._sections.pop(path, None)
         if not isinstance(old, Item):
             return
         if any(loser.url == old.url or loser.id == old.id for loser in self._losers.values()):
@@ -157,14 +188,18 @@ class Index:
             severity = "skipped" if new.skipped else "error"
             self._problems[path] = [Problem(new.path, new.line, severity, new.message)]
             return
+        if isinstance(new, Section):
+            self._sections[path] = new
+            return
         problems = [Problem(path, None, "warning", w) for w in new.warnings]
         for kind, value in (("url", new.url), ("id", new.id)):
             owner = self._owner.get((kind, value))
             if owner is not None and owner != path:
                 if not rebuilding:
                     raise NeedsRebuild
+                fix = ID_CONFLICT if kind == "id" else URL_CONFLICT
                 problems.append(Problem(path, None, "error", f"{kind} {value!r} already used "
-                                        f"by {owner}; this file is left out"))
+                                        f"by {owner}; this file is left out ({fix})"))
                 self._problems[path] = problems
                 self._losers[path] = new
                 return
@@ -257,5 +292,6 @@ class Index:
             version=f"{self._digest:016x}-{len(self._published)}-{len(problems)}",
             next_change=min(scheduled, default=None),
             stamp=stamp,
+            sections=MappingProxyType({s.url: s for _, s in sorted(self._sections.items())}),
         )
 

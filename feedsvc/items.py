@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
 from . import urls
-from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, is_draft_path,
+from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, SECTION_FILES, is_draft_path,
                      is_item_name)  # noqa: F401 (re-exported)
 from .text import clean_text, slugify, tag_slug
 
@@ -87,9 +87,21 @@ class Item:
     bundle: bool = False  # a page bundle's index.md: the files beside it are its resources
 
 
+@dataclass(frozen=True)
+class Section:
+    """A folder described by an `_index.md` (Hugo, Zola): a page listing its items, with feeds."""
+
+    path: str  # the `_index.md`, relative to the items folder
+    folder: str  # the folder it describes, relative to the items folder
+    title: str
+    description: str  # plain text; may be empty
+    url: str  # absolute URL of the section's page, ending in `/`
+
+
 def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,
-              keep_body: bool = True) -> Item:
-    """Parse the file at `path` (inside `root`) into an `Item`, or raise `ItemError`.
+              keep_body: bool = True) -> Item | Section:
+    """Parse the file at `path` (inside `root`) into an `Item` (or, for an `_index.md`, a
+    `Section`), or raise `ItemError`.
 
     With keep_body=False the item holds no body text (an index of 100,000 items would
     otherwise hold them all); `body_of` reads it back on first render."""
@@ -103,6 +115,8 @@ def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = 
     if len(data) > settings.max_item_bytes:
         raise ItemError(relpath, None,
                         f"larger than max_item_bytes ({settings.max_item_bytes} bytes)")
+    if path.name.lower() in SECTION_FILES:
+        return parse_section(relpath, data, settings)
     item = parse_item(relpath, data, settings, mtime)
     if keep_body:
         return dataclasses.replace(item, source=str(path))
@@ -131,6 +145,17 @@ def parse_item(relpath: str, data: bytes, settings: Settings, mtime: float) -> I
     text = decode(relpath, data)
     meta, body, body_line = split_front_matter(relpath, text)
     return _build_item(relpath, meta, body, body_line, settings, mtime)
+
+
+def parse_section(relpath: str, data: bytes, settings: Settings) -> Section:
+    meta, _, _ = split_front_matter(relpath, decode(relpath, data))
+    folder = PurePosixPath(relpath).parent.as_posix()
+    title, description = (meta.get(key) for key in ("title", "description"))
+    title = clean_text(title).strip() if isinstance(title, str) else ""
+    description = clean_text(description).strip() if isinstance(description, str) else ""
+    return Section(path=relpath, folder=folder,
+                   title=" ".join(title.split()) or _humanize(PurePosixPath(folder).name),
+                   description=description, url=settings.url(urls.section_path(folder, meta)))
 
 
 def _pick(meta: dict, name: str):

@@ -38,15 +38,17 @@ def is_jekyll_site(root: str) -> bool:
 
 
 def not_an_item(relpath: str, in_bundle: bool, jekyll: bool) -> str:
-    """Why the item-like file at `relpath` is no post, or "" when it may be one.
+    """Why the item-like file at `relpath` is no post, or "" when it may be one (or, for a
+    folder's `_index.md`, a section).
 
     `in_bundle`: its folder holds a bundle's `index.md`; `jekyll`: the root is a Jekyll site.
     """
     path = PurePosixPath(relpath)
-    if path.name.lower() in SECTION_FILES:
-        return "describes a section (Hugo/Zola _index), not an item"
     if jekyll and path.parts[0] not in (POSTS, DRAFTS):
         return "a page of the Jekyll site, not a post: posts are in _posts/ (and _drafts/)"
+    if path.name.lower() in SECTION_FILES and len(path.parts) == 1:
+        return ("describes the home page (Hugo/Zola _index), not an item: the home page's title "
+                "and subtitle are the settings `title` and `subtitle`")
     if in_bundle and path.name.lower() not in BUNDLE_INDEXES:
         return f"a resource of the page bundle {path.parent}/, not an item"
     return ""

@@ -1,6 +1,11 @@
-"""Where each item lives: its URL, its entry id, its documents and resources.
+"""Where every document lives: the one place that knows URLs, as Pelican's `{KIND}_URL`
+settings are. Routes, feeds, pages, templates, the sitemap, WebSub and the export all ask here.
 
-A blog that moves here keeps its URLs and entry ids, so both come from settings in one place,
+Fixed documents have fixed paths (the `RULES` below are Flask's routes for them). Item pages,
+sections and their feeds live wherever the site's permalinks put them, so those are looked up
+in the snapshot by URL (routes/items.py) after `collection_leaf` splits off a feed's name.
+
+A blog that moves here keeps its URLs and entry ids, so both come from settings,
 as Pelican's `{KIND}_URL` settings do: `permalink` is a pattern with Jekyll's placeholders
 (default `/items/:title`), and per item Zola's `path`, Hugo's `url` and Jekyll's `permalink`
 front matter win. `entry_id` is `tag` (RFC 4151, the default), `permalink` (the item's
@@ -123,6 +128,103 @@ def resource_base(item_url: str) -> str:
     """What a bundle's resources (and relative links in its content) resolve against:
     `/2021/08/03/name/picture.png` for the page `/2021/08/03/name/` or `/items/name`."""
     return item_url if item_url.endswith("/") else item_url + "/"
+
+
+def section_path(folder: str, meta: dict) -> str:
+    """A section's page (no leading slash): Hugo's `url` front matter, else its folders as
+    `:path` writes them, so `/:path/:slug/` items sit under their section's URL."""
+    override = _text(meta.get("url"))
+    if override:
+        return quote(override.strip("/") + "/", safe=SAFE).lstrip("/")
+    return quote("".join(slugify(part) + "/" for part in folder.split("/")), safe=SAFE)
+
+
+# -- collections: the site, a tag, a section; each with a page, feeds and archives ----------
+
+FORMAT = "<any(atom, rss, json):fmt>"
+RULES = {
+    "feed": f"/feed.{FORMAT}",
+    "archive": f"/archive/<int:number>.{FORMAT}",
+    "tags": "/tags/",
+    "tag": "/tags/<tag>",
+    "tag_feed": f"/tags/<tag>/feed.{FORMAT}",
+    "tag_archive": f"/tags/<tag>/archive/<int:number>.{FORMAT}",
+    "robots": "/robots.txt",
+    "sitemap": "/sitemap.xml",
+    "sitemap_part": "/sitemaps/<int:part>.xml",
+}
+_LEAF = re.compile(r"^(?P<base>(?:.*/)?)(?:feed\.(?P<fmt>atom|rss|json)|"
+                   r"archive/(?P<number>\d{1,9})\.(?P<afmt>atom|rss|json))$")
+
+
+def collection(settings: Settings, kind: str, key: str, leaf: str = "") -> str:
+    """The absolute URL of `leaf` ("" for the page, `feed.atom`, `archive/3.rss`) of the site
+    (kind "site"), a tag (key: its slug) or a section (key: its path, ending in `/`)."""
+    if kind == "tag":
+        return settings.url(f"tags/{quote(key)}" + (f"/{leaf}" if leaf else ""))
+    return settings.url((key if kind == "section" else "") + leaf)
+
+
+def feed(settings: Settings, kind: str, key: str, fmt: str) -> str:
+    return collection(settings, kind, key, f"feed.{fmt}")
+
+
+def archive(settings: Settings, kind: str, key: str, number: int, fmt: str) -> str:
+    return collection(settings, kind, key, f"archive/{number}.{fmt}")
+
+
+def collection_leaf(path: str) -> tuple[str, str, int | None] | None:
+    """`blog/feed.atom` -> ("blog/", "atom", None); `blog/archive/2.rss` -> ("blog/", "rss",
+    2); anything else None. The way back from `feed` and `archive`."""
+    match = _LEAF.match(path)
+    if match is None:
+        return None
+    if match["fmt"]:
+        return match["base"], match["fmt"], None
+    return match["base"], match["afmt"], int(match["number"])
+
+
+def tag(settings: Settings, name: str) -> str:
+    """The page of the tag spelled `name`."""
+    return collection(settings, "tag", tag_slug(name))
+
+
+def page(base: str, number: int) -> str:
+    """Page `number` of a paged listing at `base`."""
+    return base if number == 1 else f"{base}?page={number}"
+
+
+def sitemap(settings: Settings, part: int | None = None) -> str:
+    return settings.url("sitemap.xml" if part is None else f"sitemaps/{part}.xml")
+
+
+class Links:
+    """The functions above bound to the settings, for templates: `links.feed('atom')`,
+    `links.tag(name)`, `links.collection(kind, key)`."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def home(self, number: int = 1) -> str:
+        return page(self.settings.url(), number)
+
+    def page(self, base: str, number: int) -> str:
+        return page(base, number)
+
+    def tags(self) -> str:
+        return self.settings.url("tags/")
+
+    def tag(self, name: str) -> str:
+        return tag(self.settings, name)
+
+    def collection(self, kind: str, key: str, leaf: str = "") -> str:
+        return collection(self.settings, kind, key, leaf)
+
+    def feed(self, fmt: str, kind: str = "site", key: str = "") -> str:
+        return feed(self.settings, kind, key, fmt)
+
+    def document(self, item, fmt: str) -> str:
+        return document_url(item.url, fmt)
 
 
 def _text(value) -> str:

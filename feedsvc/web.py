@@ -19,8 +19,7 @@ from .content import content_html, summary_text
 from .history import History, document_key, history_path
 from .responses import Document, answer
 from .store import Snapshot, Store
-from .text import tag_slug
-from .urls import document_url
+from .urls import Links
 
 DOCUMENT_CACHE_SIZE = 4096
 ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
@@ -115,8 +114,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
     if watch:
         store.start()
     app.extensions["feedsvc"] = Service(settings, store, History(history_path(settings)))
-    app.jinja_env.globals.update(url=settings.url, site=settings, tag_slug=tag_slug,
-                                 document_url=document_url,
+    app.jinja_env.globals.update(links=Links(settings), site=settings,
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")

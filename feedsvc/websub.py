@@ -20,7 +20,8 @@ import urllib.request
 from pathlib import Path
 
 from .config import Settings
-from .feeds import MEDIA_TYPES, Selection, selection
+from . import urls
+from .feeds import MEDIA_TYPES, selections
 from .store import Snapshot
 
 log = logging.getLogger("feedsvc.websub")
@@ -29,15 +30,11 @@ FIRST_BACKOFF = 1.0  # seconds; doubled after every failed attempt
 TIMEOUT = 10.0
 
 
-def selections(snapshot: Snapshot) -> dict[str, Selection]:
-    """Every feed family: "" for the subscription feed, then each tag's slug."""
-    return {key: selection(snapshot, key or None) for key in ("", *snapshot.by_tag)}
-
-
 def changed_topics(old: Snapshot, new: Snapshot, settings: Settings) -> list[str]:
-    """Topic URLs (every format of every subscription and tag feed) whose documents differ."""
+    """Topic URLs (every format of every site, tag and section feed) whose documents differ."""
     size = settings.feed_size
-    before, after = selections(old), selections(new)
+    before = {(s.kind, s.key): s for s in selections(old, settings)}
+    after = {(s.kind, s.key): s for s in selections(new, settings)}
     topics = []
     for key in sorted(set(before) | set(after)):
         old_items = before[key].items if key in before else ()
@@ -48,8 +45,8 @@ def changed_topics(old: Snapshot, new: Snapshot, settings: Settings) -> list[str
                 and all(a is b for a, b in zip(old_items[:size], new_items[:size]))
                 and len(old_items) // size == len(new_items) // size)
         if not same:
-            selection = after.get(key) or before[key]
-            topics.extend(selection.path(settings, f"feed.{fmt}") for fmt in MEDIA_TYPES)
+            chosen = after.get(key) or before[key]
+            topics.extend(urls.feed(settings, chosen.kind, chosen.key, fmt) for fmt in MEDIA_TYPES)
     return topics
 
 

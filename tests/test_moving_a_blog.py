@@ -174,3 +174,63 @@ def test_bad_time_zone_settings_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="permalink_dates"):
         load_settings(env={}, permalink_dates="local")
     assert load_settings(env={"FEEDSVC_TIMEZONE": "Asia/Tokyo"}).zone.key == "Asia/Tokyo"
+
+
+def test_sections_have_their_own_pages_feeds_and_archives(make_app, tmp_path):
+    hugo_content(tmp_path)
+    write(tmp_path, "posts/_index.md", "---\ntitle: Posts\ndescription: Long reads.\n---\n")
+    write(tmp_path, "notes/first.md", "---\ntitle: A note\ndate: 2024-01-05\n---\nx\n")
+    base = "https://hugo.example.org/"
+    app = make_app(tmp_path, base_url=base, permalink="/:path/:slug/", entry_id="permalink",
+                   feed_size=1)
+    client = app.test_client()
+    page = client.get("/posts/")
+    assert page.status_code == 200
+    assert b"Long reads." in page.data and b'href="https://hugo.example.org/posts/feed.atom"' in page.data
+    assert client.get("/posts").headers["Location"] == base + "posts/"
+    # Zola writes a section's feed beside its page (https://www.getzola.org/documentation/
+    # templates/feeds/: `generate_feeds` in a section's _index.md); Hugo too (/posts/index.xml).
+    for fmt in ("atom", "rss", "json"):
+        response = client.get(f"/posts/feed.{fmt}")
+        assert response.status_code == 200, fmt
+    feed = feedparser.parse(client.get("/posts/feed.atom").data)
+    assert feed.bozo == 0 and feed.feed.title == "feedsvc: Posts"
+    assert feed.feed.subtitle == "Long reads."
+    assert [e.title for e in feed.entries] == ["Trip"]  # the newest of the section's two
+    archive_link = next(l.href for l in feed.feed.links if l.rel == "prev-archive")
+    assert archive_link == base + "posts/archive/2.atom"
+    archive = feedparser.parse(client.get("/posts/archive/1.atom").data)
+    assert [e.title for e in archive.entries] == ["First"]
+    assert client.get("/posts/archive/3.atom").status_code == 307  # still filling
+    assert client.get("/notes/feed.atom").status_code == 404  # no _index.md: no section
+    sitemap = client.get("/sitemap.xml").data.decode()
+    assert f"<loc>{base}posts/</loc>" in sitemap
+
+
+def test_site_feed_of_only_the_root(make_app, tmp_path):
+    hugo_content(tmp_path)
+    write(tmp_path, "about-me.md", "---\ntitle: Loose page\ndate: 2024-03-01\n---\nx\n")
+    titles = {}
+    for site_feed in ("all", "root"):
+        client = make_app(tmp_path, site_feed=site_feed).test_client()
+        titles[site_feed] = {e.title for e in feedparser.parse(client.get("/feed.atom").data).entries}
+        assert (b"Trip" in client.get("/").data) == (site_feed == "all")
+    assert titles == {"all": {"First", "Trip", "Loose page"}, "root": {"Loose page"}}
+
+
+def test_section_feeds_are_announced_and_exported(make_app, tmp_path):
+    from feedsvc.export import build
+    from feedsvc.websub import changed_topics
+
+    hugo_content(tmp_path / "site")
+    app = make_app(tmp_path / "site", permalink="/:path/:slug/")
+    store = app.extensions["feedsvc"].store
+    before = store.snapshot
+    write(tmp_path / "site", "posts/second.md", "---\ntitle: Second\ndate: 2024-03-01\n---\nx\n")
+    store.refresh()
+    topics = changed_topics(before, store.snapshot, app.extensions["feedsvc"].settings)
+    assert "https://feeds.example.org/posts/feed.atom" in topics
+    assert "https://feeds.example.org/feed.rss" in topics
+    build(app, tmp_path / "out")
+    assert (tmp_path / "out/posts/index.html").is_file()
+    assert (tmp_path / "out/posts/feed.json").is_file()

@@ -89,9 +89,11 @@ def test_a_hugo_content_folder(tmp_path):
     store = store_for(tmp_path)
     assert published(store) == {"posts/first.md": "First", "posts/trip/index.md": "Trip"}
     reasons = skipped(store)
-    assert set(reasons) == {"_index.md", "posts/_index.md", "posts/trip/notes.txt",
-                            "posts/trip/extra.md"}
-    assert "section" in reasons["posts/_index.md"]
+    assert set(reasons) == {"_index.md", "posts/trip/notes.txt", "posts/trip/extra.md"}
+    assert "home page" in reasons["_index.md"]
+    # A folder's _index.md makes it a section (a branch bundle), never an item.
+    [posts] = store.snapshot.sections.values()
+    assert (posts.folder, posts.title, posts.url) == ("posts", "Posts", "https://example.org/posts/")
     assert "resource of the page bundle posts/trip/" in reasons["posts/trip/notes.txt"]
 
 
@@ -100,8 +102,8 @@ def test_a_zola_content_folder(tmp_path):
     store = store_for(tmp_path)
     assert published(store) == {"blog/post/index.md": "Post", "themes/zplit/index.md": "Zplit"}
     reasons = skipped(store)
-    assert set(reasons) == {"_index.md", "blog/_index.md", "blog/latest.md",
-                            "blog/post/attachment.txt"}
+    assert set(reasons) == {"_index.md", "blog/latest.md", "blog/post/attachment.txt"}
+    assert [s.title for s in store.snapshot.sections.values()] == ["Blog"]
     assert "neither a title nor a body" in reasons["blog/latest.md"]
     assert not store.snapshot.errors
 
@@ -123,6 +125,8 @@ def test_check_lists_what_it_skipped_and_why(tmp_path):
     result = subprocess.run([sys.executable, "-m", "feedsvc", "check", "--items", str(tmp_path)],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stdout
-    assert "posts/_index.md:1: skipped: describes a section" in result.stdout
+    assert "_index.md:1: skipped: describes the home page" in result.stdout
+    assert "posts/_index.md" not in result.stdout  # a section, not a problem
     assert "posts/trip/notes.txt:1: skipped: a resource of the page bundle" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith("2 published, 4 skipped as no item, 0 error")
+    assert result.stdout.splitlines()[-1].startswith(
+        "2 published, 1 section, 3 skipped as no item, 0 error")

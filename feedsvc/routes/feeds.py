@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect
 
-from .. import feeds
-from ..feeds import MEDIA_TYPES, selection
+from .. import feeds, urls
+from ..feeds import MEDIA_TYPES
 from ..responses import Document
 from ..store import Snapshot
 from ..text import slugify, tag_slug
 from ..web import send, service
 
 blueprint = Blueprint("feeds", __name__)
-FORMAT = "<any(atom, rss, json):fmt>"
 # Feeds are read by web-based readers on other origins; they are public anyway.
 CORS = ("Access-Control-Allow-Origin", "*")
 
@@ -25,14 +24,21 @@ def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Documen
                     cache_control, headers=(("Link", ", ".join(links)), CORS))
 
 
-def serve_feed(fmt: str, tag: str | None = None, archive: int | None = None):
+def chosen(snapshot: Snapshot, kind: str, key: str) -> feeds.Selection | None:
+    settings = service().settings
+    if kind == "section":
+        return feeds.section_selection(snapshot, settings.url(key), settings)
+    return feeds.selection(snapshot, key if kind == "tag" else None, settings)
+
+
+def serve_feed(fmt: str, kind: str = "site", key: str = "", archive: int | None = None):
     settings = service().settings
 
     def build(snapshot: Snapshot) -> Document | None:
-        chosen = selection(snapshot, tag)
-        if chosen is None:
+        selection = chosen(snapshot, kind, key)
+        if selection is None:
             return None
-        spec = feeds.feed_spec(chosen, settings, fmt, archive)
+        spec = feeds.feed_spec(selection, settings, fmt, archive)
         if spec is None:
             return None
         if archive is None:
@@ -40,35 +46,35 @@ def serve_feed(fmt: str, tag: str | None = None, archive: int | None = None):
         return feed_document(spec, fmt,
                              f"public, max-age={settings.archive_max_age}, immutable")
 
-    document = service().document(("feed", fmt, tag, archive), build)
+    document = service().document(("feed", fmt, kind, key, archive), build)
     if document is None and archive is not None:
         # The block after the newest archive is still filling: its items are in `current`.
-        chosen = selection(service().store.snapshot, tag)
-        if chosen and archive == feeds.archive_count(chosen, settings) + 1:
-            response = redirect(chosen.path(settings, f"feed.{fmt}"), code=307)
+        selection = chosen(service().store.snapshot, kind, key)
+        if selection and archive == feeds.archive_count(selection, settings) + 1:
+            response = redirect(urls.feed(settings, kind, key, fmt), code=307)
             response.headers["Cache-Control"] = "no-cache"
             return response
     return send(document)
 
 
-@blueprint.get(f"/feed.{FORMAT}")
+@blueprint.get(urls.RULES["feed"])
 def subscription_feed(fmt: str):
     return serve_feed(fmt)
 
 
-@blueprint.get(f"/archive/<int:number>.{FORMAT}")
+@blueprint.get(urls.RULES["archive"])
 def subscription_archive(number: int, fmt: str):
     return serve_feed(fmt, archive=number)
 
 
-@blueprint.get(f"/tags/<tag>/feed.{FORMAT}")
+@blueprint.get(urls.RULES["tag_feed"])
 def tag_feed(tag: str, fmt: str):
-    return moved_tag(tag, f"feed.{fmt}") or serve_feed(fmt, tag)
+    return moved_tag(tag, f"feed.{fmt}") or serve_feed(fmt, "tag", tag)
 
 
-@blueprint.get(f"/tags/<tag>/archive/<int:number>.{FORMAT}")
+@blueprint.get(urls.RULES["tag_archive"])
 def tag_archive(tag: str, number: int, fmt: str):
-    return moved_tag(tag, f"archive/{number}.{fmt}") or serve_feed(fmt, tag, number)
+    return moved_tag(tag, f"archive/{number}.{fmt}") or serve_feed(fmt, "tag", tag, number)
 
 
 def moved_tag(tag: str, leaf: str):
@@ -83,5 +89,4 @@ def moved_tag(tag: str, leaf: str):
         key = snapshot.legacy_tags.get(slugify(tag), key)
     if not key or key == tag:
         return None
-    path = f"tags/{key}/{leaf}" if leaf else f"tags/{key}"
-    return redirect(service().settings.url(path), code=301)
+    return redirect(urls.collection(service().settings, "tag", key, leaf), code=301)

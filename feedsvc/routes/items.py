@@ -1,5 +1,6 @@
 """Everything at an item's own URLs (urls.py says where): its page, its Atom entry and JSON
-documents, its bundle's resources, its old URLs (aliases), and old feed URLs a site moved from.
+documents, its bundle's resources, its old URLs (aliases); sections' pages and feeds; and old
+feed URLs a site moved from.
 
 Item URLs are whatever the site's permalinks say (`/items/name`, `/2021/08/03/name/`), so this
 blueprint answers every path no other route claims, by looking it up in the snapshot.
@@ -13,14 +14,14 @@ from urllib.parse import quote, unquote
 
 from flask import Blueprint, redirect, render_template
 
-from .. import feeds
+from .. import feeds, urls
 from ..items import Item
 from ..responses import Document
 from ..store import Snapshot
 from ..urls import SAFE, document_url, resource_base
 from ..web import send, service
-from .feeds import CORS
-from .pages import html_document, json_ld
+from .feeds import CORS, serve_feed
+from .pages import collection_page, html_document, json_ld
 
 blueprint = Blueprint("items", __name__)
 MAX_RESOURCE_BYTES = 64_000_000
@@ -43,6 +44,9 @@ def at_path(path: str):
             if item is not None and document_url(item.url, fmt) == settings.url(path):
                 return send(service().document(("item", item.url, fmt),
                                                lambda s: entry_document(s, item.url, fmt)))
+    served = section(snapshot, path)
+    if served is not None:
+        return served
     moved = snapshot.aliases.get(path) or snapshot.aliases.get(path.rstrip("/")) or \
         snapshot.aliases.get(path + "/")
     if moved is not None:
@@ -53,6 +57,21 @@ def at_path(path: str):
     # Read per request, not kept in the document cache: pictures can be large, and a crawler
     # walking them all must not fill memory. The ETag still names the bytes.
     return send(resource(snapshot, path))
+
+
+def section(snapshot: Snapshot, path: str):
+    """A section's page, feeds and archives (`blog/`, `blog/feed.atom`, `blog/archive/2.rss`),
+    or None when `path` names none of those."""
+    settings = service().settings
+    if settings.url(path) in snapshot.sections:
+        return collection_page("section", path)
+    if settings.url(path + "/") in snapshot.sections:
+        return redirect(settings.url(path + "/"), code=301)
+    leaf = urls.collection_leaf(path)
+    if leaf is not None and settings.url(leaf[0]) in snapshot.sections:
+        base, fmt, number = leaf
+        return serve_feed(fmt, "section", base, number)
+    return None
 
 
 def page(snapshot: Snapshot, url: str) -> Document | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
                    request)
 
-from .. import sitemap
+from .. import feeds, sitemap, urls
 from ..content import summary_text
 from ..feeds import json_bytes
 from ..items import Author
 from ..responses import Document
 from ..store import Snapshot
 from ..web import asset_path, send, service
-from .feeds import moved_tag
+from .feeds import chosen, moved_tag
 
 blueprint = Blueprint("pages", __name__)
 MAX_PAGE_PARAM = 12  # digits: anything longer is not a page we could have
@@ -44,7 +44,8 @@ def index():
     settings = service().settings
 
     def build(snapshot: Snapshot) -> Document:
-        items, pages = paged(snapshot.items, number, settings.page_size)
+        items, pages = paged(feeds.selection(snapshot, None, settings).items, number,
+                             settings.page_size)
         body = render_template("index.html", items=items, page=number, pages=pages,
                                snapshot=snapshot)
         return html_document(body)
@@ -52,7 +53,7 @@ def index():
     return send(service().document(("index", number), build))
 
 
-@blueprint.get("/tags/")
+@blueprint.get(urls.RULES["tags"])
 def tag_index():
     def build(snapshot: Snapshot) -> Document:
         tags = sorted(snapshot.by_tag.items(), key=lambda pair: (-len(pair[1]), pair[0]))
@@ -62,24 +63,27 @@ def tag_index():
     return send(service().document(("tags",), build))
 
 
-@blueprint.get("/tags/<tag>")
+@blueprint.get(urls.RULES["tag"])
 def tag_page(tag: str):
-    moved = moved_tag(tag, "")
-    if moved:
-        return moved
+    return moved_tag(tag, "") or collection_page("tag", tag)
+
+
+def collection_page(kind: str, key: str):
+    """Page `?page=` of a tag's or a section's listing, with its feeds."""
     number = page_number()
     settings = service().settings
 
     def build(snapshot: Snapshot) -> Document | None:
-        if tag not in snapshot.by_tag:
+        selection = chosen(snapshot, kind, key)
+        if selection is None:
             return None
-        items, pages = paged(snapshot.by_tag[tag], number, settings.page_size)
-        body = render_template("tag.html", tag=tag, name=snapshot.tag_names[tag], items=items,
-                               count=len(snapshot.by_tag[tag]), page=number, pages=pages,
+        items, pages = paged(selection.items, number, settings.page_size)
+        body = render_template("collection.html", selection=selection, items=items,
+                               count=len(selection.items), page=number, pages=pages,
                                snapshot=snapshot)
         return html_document(body)
 
-    return send(service().document(("tag", tag, number), build))
+    return send(service().document((kind, key, number), build))
 
 
 def json_ld(item) -> str:
@@ -102,20 +106,20 @@ def json_ld(item) -> str:
     }).decode("utf-8")
 
 
-@blueprint.get("/robots.txt")
+@blueprint.get(urls.RULES["robots"])
 def robots():
     settings = service().settings
 
     def build(snapshot: Snapshot) -> Document:
-        body = f"User-agent: *\nAllow: /\nSitemap: {settings.url('sitemap.xml')}\n"
+        body = f"User-agent: *\nAllow: /\nSitemap: {urls.sitemap(settings)}\n"
         return Document(body.encode(), "text/plain; charset=utf-8",
                         f"public, max-age={settings.page_max_age}")
 
     return send(service().document(("robots",), build))
 
 
-@blueprint.get("/sitemap.xml")
-@blueprint.get("/sitemaps/<int:part>.xml")
+@blueprint.get(urls.RULES["sitemap"])
+@blueprint.get(urls.RULES["sitemap_part"])
 def sitemap_xml(part: int | None = None):
     settings = service().settings
 
