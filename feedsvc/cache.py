@@ -19,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from .config import Settings
+from . import templating
 from .items import PARSE_RULES, Item
 
 log = logging.getLogger("feedsvc")
@@ -47,7 +48,8 @@ def _fingerprint(settings: Settings) -> tuple:
     return (version("feedsvc"), PARSE_RULES,
             tuple(field.name for field in dataclasses.fields(Item)),
             settings.base_url, settings.authority, settings.tag_date, settings.max_item_bytes,
-            settings.permalink, settings.entry_id, settings.timezone, settings.permalink_dates)
+            settings.permalink, settings.entry_id, settings.timezone, settings.permalink_dates,
+            templating.fingerprint(settings))
 
 
 class _Unpickler(pickle.Unpickler):

@@ -49,6 +49,9 @@ class Settings:
     # Folders with an `_index.md` are sections with their own page and feeds; the site's feed
     # and home page show every item ("all") or only those in no section ("root").
     site_feed: str = "all"
+    # Template code in posts (templating.py): "auto" (by the folder), "jekyll" (Liquid),
+    # "hugo" (shortcodes), "zola" (shortcodes removed) or "none" (published as written).
+    templates: str = "auto"
     # Old paths a moved site still gets asked for (its feeds: /feed.xml, /index.xml,
     # /atom.xml) -> the path they now live at; answered with a 301.
     redirects: dict = field(default_factory=dict)
@@ -153,6 +156,8 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     if settings.get("permalink_dates", "written") not in ("written", "timezone"):
         raise ConfigError("setting 'permalink_dates' must be \"written\" (Hugo, Zola) or "
                           "\"timezone\" (Jekyll)")
+    if settings.get("templates", "auto") not in ("auto", "jekyll", "hugo", "zola", "none"):
+        raise ConfigError("setting 'templates' must be one of auto, jekyll, hugo, zola, none")
     if settings.get("site_feed", "all") not in ("all", "root"):
         raise ConfigError("setting 'site_feed' must be \"all\" (every section's items) or "
                           "\"root\" (only items in no section)")

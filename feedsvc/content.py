@@ -42,11 +42,13 @@ _ATTRIBUTES = {
     "video": {"src", "poster", "controls", "width", "height"},
     "audio": {"src", "controls"},
     "time": {"datetime"},
+    "code": {"class"},  # only `language-*`: a fenced block's language, for readers that colour
     "th": {"scope", "colspan", "rowspan"},
     "td": {"colspan", "rowspan"},
     "*": {"lang", "title", "dir"},
 }
 _CLASSES = {"sup": {"footnote-ref"}, "section": {"footnotes"}, "a": {"footnote-backref"}}
+_LANGUAGE_CLASS = re.compile(r"(?<!\S)language-[\w+#.-]{1,50}(?!\S)")
 _FOOTNOTE_ID = re.compile(r"^fn(?:ref)?-[\w-]{1,64}$")
 _DESCRIPTOR = re.compile(r"^\d+(?:\.\d+)?[wxh]$")
 _BLOCK_TAG = re.compile(r"</?(?:p|div|li|ul|ol|h[1-6]|br|blockquote|pre|table|tr|td|th|figure|"
@@ -121,6 +123,8 @@ def sanitize(fragment: str, base_url: str) -> str:
             return absolute_srcset(value, base_url)
         if name == "id":  # only footnotes' own ids: others could clash with the page's
             return value if _FOOTNOTE_ID.match(value) else None
+        if name == "class" and tag == "code":
+            return " ".join(_LANGUAGE_CLASS.findall(value)) or None
         return value
 
     return clean_text(nh3.clean(

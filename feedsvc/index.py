@@ -191,7 +191,7 @@ class Index:
         if isinstance(new, Section):
             self._sections[path] = new
             return
-        problems = [Problem(path, None, "warning", w) for w in new.warnings]
+        problems = [Problem(path, line, "warning", message) for line, message in new.warnings]
         for kind, value in (("url", new.url), ("id", new.id)):
             owner = self._owner.get((kind, value))
             if owner is not None and owner != path:

@@ -16,15 +16,16 @@ from pathlib import Path, PurePosixPath
 
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
-from . import urls
+from . import templating, urls
 from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, SECTION_FILES, is_draft_path,
                      is_item_name)  # noqa: F401 (re-exported)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
 # symbols; 3: site layouts, stubs, lenient dates; 4: permalinks; 5: blank lines before
-# front matter; 6: Zola's `2024-05-01_name`), so an older on-disk cache is never trusted.
-PARSE_RULES = 6
+# front matter; 6: Zola's `2024-05-01_name`; 7: template code), so an older on-disk cache is
+# never trusted.
+PARSE_RULES = 7
 FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
@@ -80,11 +81,14 @@ class Item:
     draft: bool = False
     lang: str = ""
     extra: dict = field(default_factory=dict)  # unknown front matter keys, kept as read
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[tuple[int | None, str], ...] = ()  # (line or None, message)
     tag_keys: tuple[str, ...] = ()  # tag_slug(tag) for each tag: the tag's URL and index key
     source: str = ""  # absolute path of the file, when read from disk
     aliases: tuple[str, ...] = ()  # old paths under base_url that answer 301 (no leading /)
     bundle: bool = False  # a page bundle's index.md: the files beside it are its resources
+    # Template code in the body was rendered (templating.py): `body` is kept, since the file's
+    # text is not what gets published.
+    expanded: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Section:
 
 
 def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = None,
-              keep_body: bool = True) -> Item | Section:
+              keep_body: bool = True, templates: bool = True) -> Item | Section:
     """Parse the file at `path` (inside `root`) into an `Item` (or, for an `_index.md`, a
     `Section`), or raise `ItemError`.
 
@@ -117,8 +121,8 @@ def read_item(path: Path, root: Path, settings: Settings, mtime: float | None = 
                         f"larger than max_item_bytes ({settings.max_item_bytes} bytes)")
     if path.name.lower() in SECTION_FILES:
         return parse_section(relpath, data, settings)
-    item = parse_item(relpath, data, settings, mtime)
-    if keep_body:
+    item = parse_item(relpath, data, settings, mtime, templates)
+    if keep_body or item.expanded:
         return dataclasses.replace(item, source=str(path))
     return dataclasses.replace(item, source=str(path), body=None)
 
@@ -141,10 +145,21 @@ def _stat_mtime(file) -> float:
     return os.fstat(file.fileno()).st_mtime
 
 
-def parse_item(relpath: str, data: bytes, settings: Settings, mtime: float) -> Item:
+def parse_item(relpath: str, data: bytes, settings: Settings, mtime: float,
+               templates: bool = True) -> Item:
     text = decode(relpath, data)
     meta, body, body_line = split_front_matter(relpath, text)
-    return _build_item(relpath, meta, body, body_line, settings, mtime)
+    return _build_item(relpath, meta, body, body_line, settings, mtime, templates)
+
+
+def _url_of(path: Path, settings: Settings) -> str | None:
+    """The URL of the post or section in the file at `path` (a link's target), or None."""
+    try:
+        target = read_item(path, Path(settings.items_dir), settings, keep_body=False,
+                           templates=False)
+    except (ItemError, ValueError):
+        return None
+    return target.url
 
 
 def parse_section(relpath: str, data: bytes, settings: Settings) -> Section:
@@ -166,7 +181,7 @@ def _pick(meta: dict, name: str):
 
 
 def _build_item(relpath: str, meta: dict, body: str, body_line: int,
-                settings: Settings, mtime: float) -> Item:
+                settings: Settings, mtime: float, templates: bool = True) -> Item:
     path = PurePosixPath(relpath)
     fmt = FORMATS[path.suffix.lower()]
     warnings = []
@@ -181,7 +196,9 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
                         f"not {type(value).__name__}")
 
     title = text_field("title")
+    lines = body.count("\n")
     title, body = _title_from_body(fmt, title, body)
+    body_line += lines - body.count("\n")  # a title line taken from the body
     title = " ".join(title.split())  # a title is one line of text
     if not body.strip() and not meta:
         raise ItemError(relpath, body_line, "no content")
@@ -219,6 +236,12 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
     published = published.astimezone(timezone.utc)
     updated = updated.astimezone(timezone.utc)
     url = settings.url(urls.item_path(settings, relpath, slug, written, categories, meta))
+    notes: list[tuple[int, str]] = []
+    expanded = body
+    if templates:
+        expanded, notes = templating.expand(relpath, body, body_line, meta, url, settings,
+                                            lambda target: _url_of(target, settings),
+                                            markdown=fmt == "markdown")
     return Item(
         path=relpath,
         slug=slug,
@@ -231,15 +254,16 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int,
         authors=_authors(relpath, meta),
         tags=tags,
         summary=text_field("summary"),
-        body=clean_text(body),
+        body=clean_text(expanded),
         format=fmt,
         draft=_draft(relpath, meta),
         lang=_lang(relpath, meta, text_field("lang"), warnings),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
-        warnings=tuple(warnings),
+        warnings=tuple((None, warning) for warning in warnings) + tuple(notes),
         tag_keys=tuple(tag_slug(tag) for tag in tags),
         aliases=urls.alias_paths(meta),
         bundle=path.name.lower() in BUNDLE_INDEXES and len(path.parts) > 1,
+        expanded=expanded != body,
     )
 
 

@@ -89,7 +89,7 @@ def test_date_from_permalink_path_then_mtime(tmp_path):
     assert item.published == utc(2021, 3, 4)
     item = parse(tmp_path, "b.md", "---\ntitle: B\n---\nx\n")
     assert item.date_source == "mtime"
-    assert any("mtime" in warning for warning in item.warnings)
+    assert any("mtime" in warning for _, warning in item.warnings)
 
 
 def test_markdown_without_front_matter_takes_title_from_heading(tmp_path):

@@ -234,3 +234,89 @@ def test_section_feeds_are_announced_and_exported(make_app, tmp_path):
     build(app, tmp_path / "out")
     assert (tmp_path / "out/posts/index.html").is_file()
     assert (tmp_path / "out/posts/feed.json").is_file()
+
+
+def test_jekyll_liquid_is_rendered_never_shown(make_app, tmp_path):
+    jekyll_site(tmp_path)
+    write(tmp_path, "_config.yml", "title: Jekyll\nrepository: https://github.com/jekyll/jekyll\n")
+    write(tmp_path, "_posts/2023-02-01-liquid.md", """---
+title: Liquid
+---
+See the [roadmap] and [the first post]({% post_url 2022-05-01-hello %}).
+
+{% highlight ruby %}
+puts "{% raw %}{{ not a variable }}{% endraw %}"
+{% endhighlight %}
+
+Write {% raw %}{{ page.title }}{% endraw %} in a layout.
+{% include toc.html %}
+
+[roadmap]: {{ site.repository }}/issues/9156
+""")
+    client = make_app(tmp_path, base_url=JEKYLL, permalink="/news/:year/:month/:day/:title/",
+                      templates="auto").test_client()
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    html = next(e for e in feed.entries if e.title == "Liquid").content[0].value
+    # Jekyll renders Liquid in every post (https://jekyllrb.com/docs/liquid/): site.* from
+    # _config.yml, post_url to the post's URL, highlight as a code block (Liquid inside it is
+    # rendered too), raw as written.
+    assert 'href="https://github.com/jekyll/jekyll/issues/9156"' in html
+    assert f'href="{JEKYLL}news/2022/05/01/hello/"' in html
+    assert '<code class="language-ruby">' in html and "{{ not a variable }}" in html
+    assert "{{ page.title }}" in html
+    assert "{%" not in html and "toc.html" not in html
+    result = subprocess.run([sys.executable, "-m", "feedsvc", "check", "--items", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert "_posts/2023-02-01-liquid.md:11: warning:" in result.stdout, result.stdout
+    assert "include toc.html" in result.stdout
+
+
+def test_hugo_shortcodes_are_rendered_never_shown(make_app, tmp_path):
+    site = tmp_path / "site"
+    write(site, "hugo.toml", "baseURL = 'https://hugo.example.org/'\n[params]\nmotto = 'Go on'\n")
+    content = site / "content"
+    hugo_content(content)
+    write(content, "posts/shortcodes.md", """---
+title: Shortcodes
+date: 2024-03-01
+---
+{{< figure src="/images/map.png" caption="The map" >}}
+
+Back to [the trip]({{< ref "trip" >}}); motto: {{< param motto >}}.
+
+{{< youtube w7Ft2ymGmfc >}}
+
+{{< notice warning >}}Mind the gap.{{< /notice >}}
+""")
+    base = "https://hugo.example.org/"
+    client = make_app(content, base_url=base, permalink="/:path/:slug/").test_client()
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    html = next(e for e in feed.entries if e.title == "Shortcodes").content[0].value
+    # Hugo's embedded shortcode templates (tpl/tplimpl/embedded/templates/shortcodes/):
+    # figure is <figure><img><figcaption>; ref is the target page's permalink.
+    assert f'src="{base}images/map.png"' in html and "The map" in html
+    assert f'href="{base}posts/trip/"' in html and "Go on" in html
+    assert "https://www.youtube.com/watch?v=w7Ft2ymGmfc" in html
+    assert "Mind the gap." in html and "{{" not in html and "notice" not in html
+    result = subprocess.run([sys.executable, "-m", "feedsvc", "check", "--items", str(content)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert "posts/shortcodes.md:11: warning:" in result.stdout, result.stdout
+
+
+def test_zola_shortcodes_are_removed_and_named(make_app, tmp_path):
+    site = tmp_path / "site"
+    write(site, "config.toml", "base_url = 'https://zola.example.org'\n")
+    content = site / "content"
+    zola_content(content)
+    write(content, "blog/embed.md", "+++\ntitle = \"Embed\"\ndate = 2024-05-01\n+++\n"
+          "Before.\n\n{{ youtube(id=\"dQw4w9WgXcQ\") }}\n\nAfter.\n")
+    store = make_app(content).extensions["feedsvc"].store
+    item = store.snapshot.by_slug["embed"]
+    from feedsvc.content import content_html
+    html = content_html(item)
+    # Zola has no built-in shortcodes: each is the site's own template
+    # (https://www.getzola.org/documentation/content/shortcodes/), which we cannot run.
+    assert "Before." in html and "After." in html and "youtube" not in html
+    assert [(line, "youtube" in message) for line, message in item.warnings] == [(7, True)]

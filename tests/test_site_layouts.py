@@ -53,10 +53,10 @@ def test_a_jekyll_site_publishes_its_posts_and_nothing_else(tmp_path):
     assert not store.snapshot.errors
     release = store.snapshot.by_slug["release"]
     assert release.published == datetime(2023, 1, 30, 2, 30, 22, tzinfo=timezone.utc)
-    assert any("as Jekyll does" in warning for warning in release.warnings)
+    assert any("as Jekyll does" in warning for _, warning in release.warnings)
     someday = store.snapshot.by_slug["someday"]  # unreadable: the file name's date instead
     assert someday.published == datetime(2021, 3, 4, tzinfo=timezone.utc)
-    assert any("using the date in the file name" in w for w in someday.warnings)
+    assert any("using the date in the file name" in w for _, w in someday.warnings)
     assert "work-in-progress" not in store.snapshot.by_slug  # _drafts are never published
 
 

@@ -1,0 +1,199 @@
+"""What the old generator would have rendered in a post: Jekyll's Liquid (liquid.py), Hugo's
+built-in shortcodes (shortcodes.py); Zola's shortcodes, always a site's own, are removed.
+
+Readers must never see raw template code, so anything we cannot render is removed from the
+text and `feedsvc check` names file, line and tag. Which generator a folder comes from is the
+`templates` setting; `auto` tells by the folder: a Jekyll site has `_config.yml` or `_posts/`,
+a Hugo or Zola `content/` folder has the site's config beside it (Zola's says `base_url`,
+Hugo's `baseURL`).
+
+Links to other posts (`{% post_url %}`, `{% link %}`, `{{< ref >}}`) resolve by reading the
+target file's front matter; a post is re-read when it changes, not when its target does.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Callable
+from urllib.parse import quote, urlsplit
+
+from . import liquid, shortcodes
+from .config import Settings
+from .frontmatter import ItemError, decode, split_front_matter
+from .layout import BUNDLE_INDEXES, ITEM_SUFFIXES, POSTS, SECTION_FILES, is_jekyll_site
+from .urls import SAFE
+
+MAX_PAGE = 1_000_000  # bytes of a linked Jekyll page read for its permalink
+MAX_SEARCH = 20_000  # files looked at to find a post by name: a bound, not a limit in practice
+
+
+def engine(settings: Settings) -> str:
+    """"jekyll", "hugo", "zola" or "" for the items folder, by the `templates` setting."""
+    return _engine(str(settings.items_dir), settings.templates)
+
+
+@lru_cache(maxsize=8)
+def _engine(items_dir: str, templates: str) -> str:
+    if templates != "auto":
+        return "" if templates == "none" else templates
+    root = Path(items_dir)
+    if is_jekyll_site(items_dir) or (root / "_config.yml").is_file():
+        return "jekyll"
+    config = shortcodes.hugo_site_config(root.resolve())
+    if config is None:
+        return ""
+    return "zola" if "base_url" in config else "hugo"
+
+
+def _site(settings: Settings) -> dict:
+    return _site_values(str(settings.items_dir), engine(settings), settings.base_url)
+
+
+@lru_cache(maxsize=8)
+def _site_values(items_dir: str, kind: str, base_url: str) -> dict:
+    """Jekyll's `site.*`, or Hugo's `.Site.Params`: read once per process (a change to the
+    site's config is seen at the next start, which also re-reads every post: `fingerprint`)."""
+    root = Path(items_dir)
+    if kind == "jekyll":
+        site = dict(liquid.site_config(root))
+        base = urlsplit(base_url)
+        site.setdefault("url", f"{base.scheme}://{base.netloc}")
+        site.setdefault("baseurl", base.path.rstrip("/"))
+        return site
+    if kind == "hugo":
+        config = shortcodes.hugo_site_config(root.resolve()) or {}
+        params = config.get("params") or config.get("Params") or {}
+        return params if isinstance(params, dict) else {}
+    return {}
+
+
+def fingerprint(settings: Settings) -> str:
+    """Changes when what expansion reads besides the post changes (the site's config), so the
+    item cache is not trusted across it."""
+    return hashlib.sha256(repr((engine(settings), _site(settings))).encode()).hexdigest()[:16]
+
+
+def expand(relpath: str, body: str, first_line: int, meta: dict, url: str, settings: Settings,
+           read: Callable[[Path], str | None],
+           markdown: bool = True) -> tuple[str, list[tuple[int, str]]]:
+    """The body with its template code rendered, and what could not be (line, message).
+
+    `url`: the post's own URL; `read(path)`: the URL of the post or section in the file at
+    `path`, None when it is none; `markdown`: the body is Markdown (else HTML)."""
+    kind = engine(settings)
+    root = Path(settings.items_dir)
+    if kind == "jekyll":
+        page = {**meta, "url": urlsplit(url).path}
+        includes = root / "_includes"
+        return liquid.render(body, first_line, _site(settings), page,
+                             lambda how, target: _jekyll_target(root, how, target, read,
+                                                                settings),
+                             includes=includes if includes.is_dir() else None,
+                             markdown=markdown)
+    if kind == "hugo":
+        params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+        return shortcodes.render_hugo(body, first_line, {**meta, **params}, _site(settings),
+                                      lambda target: _hugo_target(root, relpath, target, read))
+    if kind == "zola":
+        body, warnings = shortcodes.strip_zola(body, first_line)
+        return _zola_links(body, first_line, root, read, warnings), warnings
+    return body, []
+
+
+# Zola's internal links: `[text](@/blog/post.md#anchor)` and `[text]: @/blog/post.md`, a
+# content file's path standing for its page's URL
+# (https://www.getzola.org/documentation/content/linking/#internal-links).
+_ZOLA_LINK = re.compile(r"(\]\(\s*|^[ ]{0,3}\[[^\]\n]+\]:[ \t]*)@/([^\s)#]+)(#[^\s)]*)?",
+                        re.M)
+
+
+def _zola_links(body: str, first_line: int, root: Path, read,
+                warnings: list[tuple[int, str]]) -> str:
+    def link(match: re.Match) -> str:
+        path = _inside(root, root, match[2])
+        url = read(path) if path is not None else None
+        if url is None:
+            line = first_line + body.count("\n", 0, match.start())
+            warnings.append((line, f"@/{match[2]}: no such page to link to: the link is left "
+                                   "empty"))
+            return match[1]
+        return match[1] + url + (match[3] or "")
+
+    return _ZOLA_LINK.sub(link, body) if "@/" in body else body
+
+
+def _jekyll_target(root: Path, how: str, target: str, read, settings: Settings) -> str | None:
+    """`{% post_url 2010-07-21-name %}` (a post by its file name, in any folder of _posts) or
+    `{% link path/file.md %}` (any file by its path from the site's root)."""
+    # Jekyll takes both `subdir/2010-07-21-name` and `/subdir/2010-07-21-name`.
+    target = target.strip().strip("\"'").lstrip("/")
+    if how == "post_url":
+        name = PurePosixPath(target)
+        for suffix in ITEM_SUFFIXES:
+            found = _inside(root, root / POSTS / name.parent, f"{name.name}{suffix}", deep=True)
+            if found:
+                return read(found)
+        return None
+    path = _inside(root, root, target)
+    if path is None:
+        return None
+    if PurePosixPath(target).parts[0] == POSTS:
+        return read(path)
+    # A page of the Jekyll site: not published here, but its old address is where it was:
+    # its `permalink`, else its path as .html (https://jekyllrb.com/docs/permalinks/).
+    try:
+        meta, _, _ = split_front_matter(target, decode(target, path.read_bytes()[:MAX_PAGE]))
+    except (OSError, ItemError):
+        meta = {}
+    if isinstance(meta.get("permalink"), str):
+        return settings.url(quote(meta["permalink"].lstrip("/"), safe=SAFE))
+    page = PurePosixPath(target)
+    if page.name.lower() in BUNDLE_INDEXES:
+        return settings.url(quote(str(page.parent) + "/", safe=SAFE))
+    return settings.url(quote(str(page.with_suffix(".html")), safe=SAFE))
+
+
+def _hugo_target(root: Path, relpath: str, target: str, read) -> str | None:
+    """Hugo's ref/relref lookup (https://gohugo.io/methods/page/ref/): a path from the content
+    root, or relative to the page's folder, with or without its extension, or a bundle's or
+    section's folder; else a page by its unique file name."""
+    target = target.strip()
+    folder = PurePosixPath(relpath).parent
+    bases = [PurePosixPath(target.lstrip("/"))]
+    if not target.startswith("/"):
+        bases.insert(0, folder / target)
+    for base in bases:
+        names = [str(base)] + [str(base) + suffix for suffix in ITEM_SUFFIXES] + \
+            [str(base / name) for name in (*BUNDLE_INDEXES, *SECTION_FILES)]
+        for name in names:
+            path = _inside(root, root, name)
+            if path is not None:
+                return read(path)
+    stem = PurePosixPath(target).stem
+    matches = []
+    for count, path in enumerate(root.rglob(f"{stem}.*")):
+        if count > MAX_SEARCH:
+            break
+        if path.suffix.lower() in ITEM_SUFFIXES and path.is_file():
+            matches.append(path)
+    return read(matches[0]) if len(matches) == 1 else None
+
+
+def _inside(root: Path, folder: Path, name: str, deep: bool = False) -> Path | None:
+    """The file `name` in `folder` (or, deep, in any folder below it) when it is a regular
+    file inside `root`; else None. Never anything outside the items folder."""
+    try:
+        candidates = folder.rglob(glob.escape(name)) if deep else [folder / name]
+        for count, path in enumerate(candidates):
+            if count > MAX_SEARCH:
+                break
+            resolved = path.resolve()
+            if resolved.is_file() and resolved.is_relative_to(root.resolve()):
+                return path
+    except (OSError, ValueError):
+        pass
+    return None
