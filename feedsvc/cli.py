@@ -97,9 +97,15 @@ def check(items_dir, config_file, strict):
     """Report every item that cannot be published, and what readers will suffer."""
     from .check import check as check_items
     from .store import Store
+    from .templating import engine
 
     logging.getLogger("feedsvc").setLevel(logging.CRITICAL)  # the report says it all
     settings = _settings(config_file, items_dir=items_dir)
+    kind = engine(settings)
+    if kind:
+        click.echo(f"# a {kind.capitalize()} site: base_url {settings.base_url}, permalink "
+                   f"{settings.permalink}, entry_id {settings.entry_id}, timezone "
+                   f"{settings.timezone} (settings you give win over its config)")
     store = Store(settings)
     problems = check_items(store)
     for problem in problems:

@@ -49,6 +49,9 @@ class Settings:
     # Folders with an `_index.md` are sections with their own page and feeds; the site's feed
     # and home page show every item ("all") or only those in no section ("root").
     site_feed: str = "all"
+    # A Jekyll, Hugo or Zola folder's own config gives the defaults of base_url, title,
+    # timezone, permalink, entry_id... (templating.site_settings); settings given here win.
+    site_defaults: bool = True
     # Template code in posts (templating.py): "auto" (by the folder), "jekyll" (Liquid),
     # "hugo" (shortcodes), "zola" (shortcodes removed) or "none" (published as written).
     templates: str = "auto"
@@ -140,6 +143,12 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
             values[name] = env[ENV_PREFIX + name.upper()]
     values.update({k: v for k, v in overrides.items() if v is not None})
 
+    if _coerce("site_defaults", values.get("site_defaults", True)):
+        from .templating import site_settings  # reads the items folder's own site config
+
+        for name, value in site_settings(Path(values.get("items_dir", "items")),
+                                         str(values.get("templates", "auto"))).items():
+            values.setdefault(name, value)
     extra = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
     settings = {name: _coerce(name, value) for name, value in values.items()}
     if "base_url" in settings:

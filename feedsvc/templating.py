@@ -71,6 +71,64 @@ def _site_values(items_dir: str, kind: str, base_url: str) -> dict:
     return {}
 
 
+# Jekyll's permalink styles (https://jekyllrb.com/docs/permalinks/#built-in-formats).
+_JEKYLL_STYLES = {"date": "/:categories/:year/:month/:day/:title:output_ext",
+                  "pretty": "/:categories/:year/:month/:day/:title/",
+                  "none": "/:categories/:title:output_ext"}
+# Where each generator's feed was, so its subscribers' old URL answers 301.
+_OLD_FEEDS = {"jekyll": {"/feed.xml": "/feed.atom"}, "hugo": {"/index.xml": "/feed.rss"},
+              "zola": {"/atom.xml": "/feed.atom", "/rss.xml": "/feed.rss"}}
+
+
+def site_settings(items_dir: Path, templates: str = "auto") -> dict:
+    """Defaults for a folder that comes from Jekyll, Hugo or Zola, read from that site's own
+    config, so readers see the same URLs, ids and titles with no settings at all: its address,
+    title, time zone, permalinks and entry ids, and its old feed URLs redirected. Settings the
+    user gives win over these (config.py)."""
+    kind = _engine(str(items_dir), templates)
+    root = Path(items_dir)
+    found: dict = {}
+    if kind == "jekyll":
+        config = liquid.site_config(root)
+        style = _jekyll_permalink(config)
+        permalink = _JEKYLL_STYLES.get(style, style)
+        found = {"permalink": permalink, "permalink_dates": "timezone",
+                 # jekyll-feed's <id> is the post's id: its URL without extension or final /
+                 "entry_id": permalink.replace(":output_ext", "").rstrip("/") or "tag",
+                 "timezone": config.get("timezone"), "title": config.get("title"),
+                 "subtitle": config.get("description")}
+        if isinstance(config.get("url"), str) and config["url"].startswith("http"):
+            found["base_url"] = config["url"].rstrip("/") + "/" + \
+                str(config.get("baseurl") or "").strip("/")
+    elif kind in ("hugo", "zola"):
+        config = shortcodes.hugo_site_config(root.resolve()) or {}
+        found = {"permalink": "/:path/:slug/", "entry_id": "permalink",
+                 "base_url": config.get("base_url" if kind == "zola" else "baseURL"),
+                 "title": config.get("title"), "subtitle": config.get("description"),
+                 "timezone": config.get("timeZone") or config.get("timezone")}
+    if kind:
+        found["redirects"] = _OLD_FEEDS[kind]
+    return {name: value for name, value in found.items() if isinstance(value, (str, dict))
+            and value}
+
+
+def _jekyll_permalink(config: dict) -> str:
+    """The posts' permalink, in Jekyll's order: front matter defaults for posts, the posts
+    collection's, the site's, else the `date` style."""
+    found = [config.get("permalink")]
+    collections = config.get("collections")
+    if isinstance(collections, dict) and isinstance(collections.get("posts"), dict):
+        found.insert(0, collections["posts"].get("permalink"))
+    defaults = config.get("defaults") if isinstance(config.get("defaults"), list) else []
+    for default in defaults:
+        scope = default.get("scope") if isinstance(default, dict) else None
+        values = default.get("values") if isinstance(default, dict) else None
+        if isinstance(scope, dict) and isinstance(values, dict) and (
+                scope.get("type") == "posts" or scope.get("path") in ("", POSTS)):
+            found.insert(0, values.get("permalink"))
+    return next((value for value in found if isinstance(value, str) and value), "date")
+
+
 def fingerprint(settings: Settings) -> str:
     """Changes when what expansion reads besides the post changes (the site's config), so the
     item cache is not trusted across it."""

@@ -17,6 +17,8 @@ JEKYLL = "https://jekyllrb.com/"
 
 def jekyll_app(make_app, tmp_path):
     jekyll_site(tmp_path)
+    # jekyllrb.com's own _config.yml sets this zone; Jekyll writes permalink dates in it.
+    write(tmp_path, "_config.yml", "title: A Jekyll blog\ntimezone: America/Los_Angeles\n")
     # Same file name in two year folders: Jekyll gives them different URLs (the date is in the
     # permalink), so neither may be left out.
     write(tmp_path, "_posts/2023/2023-05-01-hello.md", "---\ntitle: Hello again\n---\nx\n")
@@ -36,7 +38,7 @@ def test_jekyll_urls_and_ids(make_app, tmp_path):
     feed = feedparser.parse(client.get("/feed.atom").data)
     entries = {entry.title: (entry.link, entry.id) for entry in feed.entries}
     # Jekyll reads `2023-01-29 18:30:22 2023 -0800` as the 29th at -08:00, and :day is that
-    # day as written (https://jekyllrb.com/docs/permalinks/#placeholders), not the UTC one.
+    # day in the site's zone (https://jekyllrb.com/docs/permalinks/#placeholders), not UTC's.
     assert entries["Release"] == (JEKYLL + "news/2023/01/29/release/",
                                   JEKYLL + "news/2023/01/29/release")
     assert entries["Hello"] == (JEKYLL + "news/2022/05/01/hello/",
@@ -148,7 +150,7 @@ def test_time_zones_as_each_generator_takes_them(make_app, tmp_path):
 
     # `timezone` (as Jekyll's and Hugo's): a date written without a zone is in it, the
     # file name's date too (midnight there).
-    berlin = entries(timezone="Europe/Berlin")
+    berlin = entries(timezone="Europe/Berlin", permalink_dates="written")
     assert berlin["Local"] == (JEKYLL + "2023/03/01/local/", "2023-03-01T22:30:00+00:00")
     assert berlin["By name"][1] == "2023-03-31T22:00:00+00:00"
     # Hugo and Zola take the permalink date as written: the 29th, though it is the 30th in
@@ -320,3 +322,57 @@ def test_zola_shortcodes_are_removed_and_named(make_app, tmp_path):
     # (https://www.getzola.org/documentation/content/shortcodes/), which we cannot run.
     assert "Before." in html and "After." in html and "youtube" not in html
     assert [(line, "youtube" in message) for line, message in item.warnings] == [(7, True)]
+
+
+def test_a_site_folder_needs_no_settings(make_app, tmp_path):
+    """The old site's own config says where it lived, its zone and its permalinks: with no
+    settings at all, readers get the same links and ids."""
+    jekyll = tmp_path / "jekyll"
+    jekyll_site(jekyll)
+    write(jekyll, "_config.yml", "title: Jekyll News\nurl: https://jekyllrb.com\nbaseurl: /blog\n"
+          "timezone: America/Los_Angeles\npermalink: pretty\n")
+    client = make_app(jekyll, base_url=None).test_client()
+    feed = feedparser.parse(client.get("/feed.atom").data)
+    # Jekyll's `pretty` style is /:categories/:year/:month/:day/:title/
+    # (https://jekyllrb.com/docs/permalinks/#built-in-formats); jekyll-feed's <id> is the
+    # post's id, its URL without the final slash.
+    release = next(e for e in feed.entries if e.title == "Release")
+    assert (release.link, release.id) == ("https://jekyllrb.com/blog/2023/01/29/release/",
+                                          "https://jekyllrb.com/blog/2023/01/29/release")
+    assert feed.feed.title == "Jekyll News"
+    assert client.get("/feed.xml").headers["Location"] == "https://jekyllrb.com/blog/feed.atom"
+
+    hugo = tmp_path / "hugo"
+    write(hugo, "hugo.toml", "baseURL = 'https://hugo.example.org/'\ntitle = 'Hugo Notes'\n")
+    hugo_content(hugo / "content")
+    client = make_app(hugo / "content", base_url=None).test_client()
+    feed = feedparser.parse(client.get("/feed.rss").data)
+    # Hugo: /<section>/<name>/, and its RSS <guid> is the permalink.
+    assert {(e.link, e.id) for e in feed.entries} == {
+        ("https://hugo.example.org/posts/first/", "https://hugo.example.org/posts/first/"),
+        ("https://hugo.example.org/posts/trip/", "https://hugo.example.org/posts/trip/")}
+    assert client.get("/index.xml").headers["Location"] == "https://hugo.example.org/feed.rss"
+
+    zola = tmp_path / "zola"
+    write(zola, "config.toml", "base_url = 'https://zola.example.org'\ntitle = 'Zola'\n")
+    zola_content(zola / "content")
+    client = make_app(zola / "content", base_url=None).test_client()
+    links = {e.link for e in feedparser.parse(client.get("/feed.atom").data).entries}
+    assert "https://zola.example.org/blog/post/" in links
+    assert client.get("/atom.xml").headers["Location"] == "https://zola.example.org/feed.atom"
+
+
+def test_jekyll_posts_permalink_from_its_collection_or_defaults(tmp_path):
+    from feedsvc.templating import site_settings
+
+    jekyll_site(tmp_path)
+    # jekyllrb.com's own _config.yml puts it in `collections: posts: permalink:`; Jekyll's
+    # front matter defaults (https://jekyllrb.com/docs/configuration/front-matter-defaults/)
+    # win over it, and both over the site's `permalink`.
+    write(tmp_path, "_config.yml", "permalink: pretty\ncollections:\n  posts:\n"
+          "    permalink: /news/:year/:month/:day/:title/\n")
+    assert site_settings(tmp_path)["permalink"] == "/news/:year/:month/:day/:title/"
+    write(tmp_path, "_config.yml", "permalink: pretty\ndefaults:\n  - scope: {path: _posts}\n"
+          "    values: {permalink: /blog/:title/}\n")
+    assert site_settings(tmp_path)["permalink"] == "/blog/:title/"
+    assert site_settings(tmp_path, "none") == {}
