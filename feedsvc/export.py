@@ -14,6 +14,8 @@ from urllib.parse import quote, unquote
 from flask import Flask
 
 from . import feeds, sitemap, urls
+from .layout import is_bundle_resource, is_jekyll_static
+from .templating import engine, jekyll_excludes
 from .urls import document_url, resource_base
 from .web import ASSETS, asset_path
 
@@ -38,6 +40,7 @@ def paths(app: Flask) -> list[str]:
                                      for fmt in ("atom", "json")]
         if item.bundle:
             found += [path(resource_base(item.url)) + quote(name) for name in resources(item)]
+    found += ["/" + quote(name) for name in static_files(settings)]
     for chosen in feeds.selections(snapshot, settings):
         found += listing(chosen.path(settings, ""), len(chosen.items))
         for fmt in FORMATS:
@@ -55,9 +58,17 @@ def paths(app: Flask) -> list[str]:
 def resources(item) -> list[str]:
     """The files of an item's page bundle, as paths inside its folder."""
     folder = Path(item.source).parent
-    return sorted(file.relative_to(folder).as_posix() for file in folder.rglob("*")
-                  if file.is_file() and file.name != Path(item.source).name
-                  and not any(part.startswith(".") for part in file.relative_to(folder).parts))
+    names = (file.relative_to(folder).as_posix() for file in folder.rglob("*") if file.is_file())
+    return sorted(name for name in names if is_bundle_resource(name, Path(item.source).name))
+
+
+def static_files(settings) -> list[str]:
+    """A Jekyll site's static files (its pictures, styles, downloads), as paths in it."""
+    if engine(settings) != "jekyll":
+        return []
+    root, excludes = Path(settings.items_dir), jekyll_excludes(settings)
+    names = (file.relative_to(root).as_posix() for file in root.rglob("*") if file.is_file())
+    return sorted(name for name in names if is_jekyll_static(name, excludes))
 
 
 def file_for(url: str) -> str:

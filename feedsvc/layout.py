@@ -61,3 +61,29 @@ def is_draft_path(relpath: str) -> bool:
 def holds_bundle(names) -> bool:
     """Whether a folder with these entry names is a page bundle."""
     return any(name.lower() in BUNDLE_INDEXES for name in names)
+
+
+# Jekyll leaves these out of a site even when its config does not say so
+# (https://jekyllrb.com/docs/configuration/options/: `exclude`).
+JEKYLL_EXCLUDES = {"Gemfile", "Gemfile.lock", "node_modules", "vendor", "feedsvc.toml"}
+PAGE_SUFFIXES = {".md", ".markdown", ".html"}
+
+
+def is_public_file(name: str) -> bool:
+    """Whether a file at this path (relative, `/`-separated) inside a served folder may be
+    served: no hidden part, no way up."""
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not any(part.startswith(".") or part == ".." for part in parts)
+
+
+def is_bundle_resource(name: str, index_name: str) -> bool:
+    """A file a page bundle serves: public, and not the bundle's own page."""
+    return is_public_file(name) and name != index_name
+
+
+def is_jekyll_static(relpath: str, excludes: set[str]) -> bool:
+    """A static file of a Jekyll site, which Jekyll copies as it is (a picture in `img/`):
+    outside `_` folders, no page, not excluded."""
+    path = PurePosixPath(relpath)
+    return is_public_file(relpath) and not any(part.startswith("_") for part in path.parts) \
+        and path.suffix.lower() not in PAGE_SUFFIXES and path.parts[0] not in excludes

@@ -24,7 +24,8 @@ from urllib.parse import quote, urlsplit
 from . import liquid, shortcodes
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
-from .layout import BUNDLE_INDEXES, ITEM_SUFFIXES, POSTS, SECTION_FILES, is_jekyll_site
+from .layout import (BUNDLE_INDEXES, ITEM_SUFFIXES, JEKYLL_EXCLUDES, POSTS, SECTION_FILES,
+                     is_jekyll_site)
 from .urls import SAFE
 
 MAX_PAGE = 1_000_000  # bytes of a linked Jekyll page read for its permalink
@@ -127,6 +128,14 @@ def _jekyll_permalink(config: dict) -> str:
                 scope.get("type") == "posts" or scope.get("path") in ("", POSTS)):
             found.insert(0, values.get("permalink"))
     return next((value for value in found if isinstance(value, str) and value), "date")
+
+
+def jekyll_excludes(settings: Settings) -> set[str]:
+    """What a Jekyll site leaves out: its config's `exclude` and Jekyll's own list."""
+    excludes = liquid.site_config(Path(settings.items_dir)).get("exclude")
+    return JEKYLL_EXCLUDES | {str(name).strip("/") for name in excludes or ()
+                              if isinstance(name, (str, int))} \
+        if isinstance(excludes, (list, type(None))) else set(JEKYLL_EXCLUDES)
 
 
 def fingerprint(settings: Settings) -> str:

@@ -376,3 +376,27 @@ def test_jekyll_posts_permalink_from_its_collection_or_defaults(tmp_path):
           "    values: {permalink: /blog/:title/}\n")
     assert site_settings(tmp_path)["permalink"] == "/blog/:title/"
     assert site_settings(tmp_path, "none") == {}
+
+
+def test_a_jekyll_sites_static_files_are_served(make_app, tmp_path):
+    jekyll_site(tmp_path)
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img/logo.png").write_bytes(b"\x89PNG\r\n")
+    write(tmp_path, "Gemfile", "source 'https://rubygems.org'\n")
+    write(tmp_path, "private/notes.txt", "mine\n")
+    write(tmp_path, "_config.yml", "title: x\nexclude: [private]\n")
+    write(tmp_path, ".git/config", "[core]\n")
+    write(tmp_path, "_posts/2024-01-01-logo.md", "---\ntitle: Logo\n---\n![logo](/img/logo.png)\n")
+    client = make_app(tmp_path).test_client()
+    # Jekyll copies every file outside `_` folders that is no page and not excluded
+    # (https://jekyllrb.com/docs/static-files/), so posts link to /img/logo.png.
+    picture = client.get("/img/logo.png")
+    assert picture.status_code == 200 and picture.headers["Content-Type"] == "image/png"
+    for path in ("/_config.yml", "/Gemfile", "/private/notes.txt", "/.git/config",
+                 "/about.md", "/_posts/2024-01-01-logo.md", "/img/../_config.yml"):
+        assert client.get(path).status_code == 404, path
+    from feedsvc.export import build
+
+    build(make_app(tmp_path), tmp_path / "_out")
+    assert (tmp_path / "_out/img/logo.png").read_bytes() == b"\x89PNG\r\n"
+    assert not (tmp_path / "_out/Gemfile").exists()

@@ -16,6 +16,8 @@ from flask import Blueprint, redirect, render_template
 
 from .. import feeds, urls
 from ..items import Item
+from ..layout import is_bundle_resource, is_jekyll_static
+from ..templating import engine, jekyll_excludes
 from ..responses import Document
 from ..store import Snapshot
 from ..urls import SAFE, document_url, resource_base
@@ -100,15 +102,22 @@ def entry_document(snapshot: Snapshot, url: str, fmt: str) -> Document | None:
 
 
 def resource(snapshot: Snapshot, path: str) -> Document | None:
-    """A file of a page bundle: `<bundle URL>/<name>` serves `<bundle folder>/<name>`. Never
-    anything outside that folder, hidden, or the bundle's own index file."""
+    """A file of a page bundle: `<bundle URL>/<name>` serves `<bundle folder>/<name>`; in a
+    Jekyll site, a static file at its path (`/img/logo.png`). Never anything outside those
+    folders, hidden, or a page."""
     settings = service().settings
     folder_path, _, _ = path.rpartition("/")
     while folder_path:
         item = _bundle_at(snapshot, settings.url(folder_path))
         if item is not None:
-            return _file_document(item, path[len(folder_path) + 1:])
+            name = unquote(path[len(folder_path) + 1:])
+            if not is_bundle_resource(name, Path(item.source).name):
+                return None
+            return _file_document(Path(item.source).parent, name)
         folder_path = folder_path.rpartition("/")[0]
+    name = unquote(path)
+    if engine(settings) == "jekyll" and is_jekyll_static(name, jekyll_excludes(settings)):
+        return _file_document(Path(settings.items_dir), name)
     return None
 
 
@@ -120,16 +129,10 @@ def _bundle_at(snapshot: Snapshot, base: str) -> Item | None:
     return None
 
 
-def _file_document(item: Item, relative: str) -> Document | None:
-    folder = Path(item.source).parent
-    name = unquote(relative)
-    parts = Path(name).parts
-    if not parts or any(part.startswith(".") or part == ".." for part in parts) or \
-            Path(item.source).name == name:
-        return None
-    target = folder / name
+def _file_document(folder: Path, name: str) -> Document | None:
+    """The file `name` of `folder`, if it really is inside it and the items folder."""
     try:
-        resolved = target.resolve(strict=True)
+        resolved = (folder / name).resolve(strict=True)
         resolved.relative_to(folder.resolve())
         resolved.relative_to(Path(service().settings.items_dir).resolve())
         if not resolved.is_file() or resolved.stat().st_size > MAX_RESOURCE_BYTES:
