@@ -52,9 +52,12 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
     from granian import Granian
     from granian.constants import Interfaces
 
-    if base_url is None and "base_url" not in _configured(config_file):
-        base_url = f"http://{host}:{port}/"
     settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
+    if base_url is None and "base_url" not in _configured(config_file) and \
+            "base_url" not in _site_settings(settings):
+        # Nothing says where the site lives: where it listens, so its links work here.
+        settings = _settings(config_file, items_dir=items_dir,
+                             base_url=f"http://{host}:{port}/")
     # Workers build their own app from the environment: hand the settings over there.
     os.environ["FEEDSVC_ITEMS_DIR"] = str(Path(settings.items_dir).resolve())
     os.environ["FEEDSVC_BASE_URL"] = settings.base_url
@@ -74,6 +77,15 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         blocking_threads=2 * (os.cpu_count() or 1) + 1,
         log_access=access_log,
     ).serve()
+
+
+def _site_settings(settings) -> dict:
+    """What a Jekyll, Hugo or Zola folder's own config says (templating.site_settings)."""
+    from .templating import site_settings
+
+    if not settings.site_defaults:
+        return {}
+    return site_settings(Path(settings.items_dir), settings.templates)
 
 
 def _configured(config_file: Path | None) -> set[str]:

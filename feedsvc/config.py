@@ -6,6 +6,7 @@ Every setting has a default, so `feedsvc serve` works with no configuration at a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -68,7 +69,6 @@ class Settings:
     # so a restart with unchanged files parses nothing.
     cache: bool = True
     cache_dir: str = ""
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -83,12 +83,19 @@ class Settings:
         return self.base_url + path.lstrip("/")
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false",
+          "str": "a string", "Path": "a folder path", "dict": "a table of paths",
+          "tuple[str, ...]": "a list of strings"}
 
 
 def _coerce(name: str, value):
     kind = _FIELDS[name].type
     try:
+        if kind in ("int", "float") and not isinstance(value, str) and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+                or (kind == "int" and not float(value).is_integer())):
+            raise TypeError(f"expected {_KINDS[kind]}, got {value!r}")
         if kind == "int":
             return int(value)
         if kind == "float":
@@ -116,6 +123,8 @@ def _coerce(name: str, value):
             raise TypeError(f"expected a string, got {type(value).__name__}")
         return value
     except (TypeError, ValueError) as error:
+        if isinstance(error, ValueError) and kind in ("int", "float"):
+            error = f"expected {_KINDS[kind]}, got {value!r}"
         raise ConfigError(f"setting {name!r}: {error}") from None
 
 
@@ -133,15 +142,22 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     path = Path(config_file or env.get(ENV_PREFIX + "CONFIG") or CONFIG_FILE)
     if path.is_file():
         try:
-            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+            found = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: {error}") from None
+        _check_names(found, str(path))
+        values.update(found)
     elif config_file is not None:
         raise ConfigError(f"{path}: no such configuration file")
-    for name in _FIELDS:
-        if ENV_PREFIX + name.upper() in env:
-            values[name] = env[ENV_PREFIX + name.upper()]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    variables = {key[len(ENV_PREFIX):].lower(): value for key, value in env.items()
+                 if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG"}
+    for name in variables:
+        if name not in _FIELDS:
+            raise ConfigError(_unknown(name, f"environment variable {ENV_PREFIX}{name.upper()}"))
+    values.update(variables)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    _check_names(overrides, "settings")
+    values.update(overrides)
 
     if _coerce("site_defaults", values.get("site_defaults", True)):
         from .templating import site_settings  # reads the items folder's own site config
@@ -149,7 +165,6 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
         for name, value in site_settings(Path(values.get("items_dir", "items")),
                                          str(values.get("templates", "auto"))).items():
             values.setdefault(name, value)
-    extra = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
     settings = {name: _coerce(name, value) for name, value in values.items()}
     if "base_url" in settings:
         settings["base_url"] = _normalize_base_url(settings["base_url"])
@@ -170,4 +185,17 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     if settings.get("site_feed", "all") not in ("all", "root"):
         raise ConfigError("setting 'site_feed' must be \"all\" (every section's items) or "
                           "\"root\" (only items in no section)")
-    return Settings(**settings, extra=extra)
+    return Settings(**settings)
+
+
+def _check_names(values: dict, where: str) -> None:
+    for name in values:
+        if name not in _FIELDS:
+            raise ConfigError(_unknown(name, where))
+
+
+def _unknown(name: str, where: str) -> str:
+    """`feed_szie` -> "... unknown setting 'feed_szie' (did you mean 'feed_size'?)"."""
+    near = difflib.get_close_matches(name.lower(), _FIELDS, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]!r}?" if near else "see the settings table in README.md"
+    return f"{where}: unknown setting {name!r} ({hint})"

@@ -47,3 +47,19 @@ def test_check_strict_and_bad_flags(items_dir):
     missing = run("check", "--items", str(items_dir / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_misspelt_and_mistyped_settings_are_errors(items_dir, tmp_path):
+    (tmp_path / "feedsvc.toml").write_text("feed_szie = 50\n")
+    result = run("check", "--items", str(items_dir), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "feedsvc.toml: unknown setting 'feed_szie' (did you mean 'feed_size'?)" in result.stderr
+    (tmp_path / "feedsvc.toml").write_text("feed_size = true\n")
+    result = run("check", "--items", str(items_dir), cwd=tmp_path)
+    assert "setting 'feed_size': expected a whole number, got True" in result.stderr
+    (tmp_path / "feedsvc.toml").unlink()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FEEDSVC_BASE_ULR": "https://x.org/"}
+    result = subprocess.run([sys.executable, "-m", "feedsvc", "check", "--items", str(items_dir)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "FEEDSVC_BASE_ULR: unknown setting 'base_ulr' (did you mean 'base_url'?)" in result.stderr
