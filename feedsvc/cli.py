@@ -59,7 +59,9 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         settings = _settings(config_file, items_dir=items_dir,
                              base_url=f"http://{host}:{port}/")
     # Workers build their own app from the environment: hand the settings over there.
-    os.environ["FEEDSVC_ITEMS_DIR"] = str(Path(settings.items_dir).resolve())
+    # Absolute, but not resolved: `--items current` must keep following the link when a
+    # deploy swaps it.
+    os.environ["FEEDSVC_ITEMS_DIR"] = os.path.abspath(settings.items_dir)
     os.environ["FEEDSVC_BASE_URL"] = settings.base_url
     if config_file is not None:
         os.environ["FEEDSVC_CONFIG"] = str(Path(config_file).resolve())

@@ -26,6 +26,11 @@ _CMARK_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SMART | Options.CM
 # GitHub's extensions except "tagfilter", which shows <script> and friends as literal text:
 # nh3 below removes them, content and all, which is what a reader should see.
 _GFM_EXTENSIONS = ["table", "autolink", "strikethrough", "tasklist"]
+# cmark-gfm registers its extensions on first use, and that registration is not thread-safe:
+# two server threads rendering their first posts at once aborted the whole worker ("flag
+# initialization error in cmark_register_node_flag"). Rendering once here, at import, in the
+# thread that builds the app and before any request thread exists, registers them for good.
+cmarkgfm.markdown_to_html_with_extensions("*", options=_CMARK_OPTIONS, extensions=_GFM_EXTENSIONS)
 _URL_SCHEMES = {"http", "https", "mailto"}
 # Elements whose content is code or chrome, not text: dropped with their content.
 _DROP_WITH_CONTENT = {"script", "style", "template", "iframe", "object", "embed", "noscript",

@@ -35,6 +35,8 @@ log = logging.getLogger("feedsvc")
 READ_ATTEMPTS = 3
 # Parse on every core when at least this many files need it (a cold start, not an edit).
 PARALLEL_MIN = 2000
+# Faults under which the snapshot served is the last good one (/healthz answers 503).
+STALE = ("folder", "held")
 PARALLEL_CHUNK = 1000
 
 
@@ -85,6 +87,10 @@ class Store:
         self.parse_count = 0  # files parsed so far (tests use it to prove incremental work)
         # Called as listener(old, new) after each new snapshot, in the refreshing thread.
         self.listeners: list = []
+        # What is wrong right now, by kind ("folder", "held", "listener", ...): logged once
+        # when it starts and when it ends, and shown on /healthz. The STALE kinds mean the
+        # snapshot served is the last good one, not what the folder holds.
+        self.faults: dict[str, str] = {}
         self._cache_dirty = False
         self._index: Index | None = None  # None: rebuild it on the next refresh
         self._jekyll = is_jekyll_site(str(self.root))  # looked at again on every full scan
@@ -128,6 +134,8 @@ class Store:
         """Re-read what changed (all files, or just `paths`); publish a new snapshot if the
         visible content changed. Returns whether it did."""
         with self._lock:
+            if self._folder_fault():
+                return False  # a folder that cannot be read is not a folder with no items
             if paths is None:
                 found = dict(self._scan())
                 gone = set(self._files) - set(found)
@@ -144,6 +152,7 @@ class Store:
             changes: dict[str, tuple] = {}  # path -> (old result or None, new state or None)
             for relpath in gone:
                 changes[relpath] = (self._files.pop(relpath).result, None)
+
             stale = {relpath: key for relpath, key in found.items()
                      if relpath not in self._files or self._files[relpath].key != key}
             to_parse = {relpath: key for relpath, key in stale.items() if not key[-1]}
@@ -154,9 +163,37 @@ class Store:
                 self._files[relpath] = fresh or self._read(relpath, key, state)
                 changes[relpath] = (state and state.result, self._files[relpath])
             self._cache_dirty |= bool(changes)
-            return self._update_index(changes)
+            lost = sum(1 for old, new in changes.values()
+                       if isinstance(old, Item) and not (new and isinstance(new.result, Item)))
+            return self._update_index(changes, lost)
 
-    def _update_index(self, changes: dict) -> bool:
+    def _folder_fault(self) -> str:
+        """Why the items folder cannot be read right now (and so why the snapshot stays as it
+        was), or ""; recorded in `faults` and logged once."""
+        root = str(self.root)
+        try:
+            with os.scandir(root):
+                reason = ""
+        except FileNotFoundError:
+            reason = f"items folder {root} does not exist"
+        except NotADirectoryError:
+            reason = f"items folder {root} is not a folder"
+        except OSError as error:
+            reason = f"items folder {root} cannot be read: {error.strerror or error}"
+        self._set_fault("folder", reason)
+        return reason
+
+    def _set_fault(self, kind: str, reason: str) -> None:
+        if reason and self.faults.get(kind) != reason:
+            log.error("%s; keeping the last good snapshot" if kind in STALE else "%s", reason)
+        elif not reason and kind in self.faults:
+            log.warning("recovered: %s", self.faults[kind])
+        if reason:
+            self.faults[kind] = reason
+        else:
+            self.faults.pop(kind, None)
+
+    def _update_index(self, changes: dict, lost: int = 0) -> bool:
         now = self.clock()
         try:
             if self._index is None:
@@ -184,11 +221,26 @@ class Store:
             return False
         snapshot = self._index.publish(EMPTY if self._rebuilt else self.snapshot, stamp)
         self._unpublished = self._rebuilt = False
+        if self.snapshot.items and not snapshot.items and lost > 1:
+            # Everything gone in one go: an unmounted share, a deploy that moved the folder.
+            # Never announce that loss; the next change rebuilds from what the files say.
+            self._set_fault("held", f"all {lost} items vanished at once from {self.root}")
+            self._index = None
+            return False
+        self._set_fault("held", "")
         if snapshot.version == self.snapshot.version:
             return False
         old, self.snapshot = self.snapshot, snapshot
         for listener in self.listeners:
-            listener(old, snapshot)
+            # One failing listener (a hub publisher, say) must not stop the others, nor the
+            # watcher that called it.
+            name = f"listener {getattr(listener, '__qualname__', repr(listener))}"
+            try:
+                listener(old, snapshot)
+            except Exception as error:
+                self._set_fault(name, f"{name} failed: {error!r}")
+            else:
+                self._set_fault(name, "")
         return True
 
     def _scan(self):
@@ -198,8 +250,7 @@ class Store:
         most of the start-up scan."""
         root = str(self.root)
         if not os.path.isdir(root):
-            log.error("items folder %s does not exist", root)
-            return
+            return  # refresh() has said why
         self._jekyll = is_jekyll_site(root)
         prefix = len(root.rstrip(os.sep)) + 1
         stack = [root]
@@ -326,12 +377,17 @@ class Store:
 
         last_rescan = time.monotonic()
         first = True
-        root = self.root.resolve()
         while not self._stop.is_set():
+            # The folder as it is now: behind `--items current`, a deploy swaps the link
+            # (`ln -sfn releases/2 tmp && mv -T tmp current`) and the watch must follow.
+            root = self.root.resolve()
             try:
                 for changes in watchfiles.watch(root, stop_event=self._stop, debounce=50,
                                                 step=25, rust_timeout=1000,
                                                 yield_on_timeout=True, raise_interrupt=False):
+                    if self.root.resolve() != root:
+                        first = True  # rescan all, and watch the new target
+                        break
                     paths = self._changed_paths(root, changes)
                     due = self.snapshot.next_change
                     if first or time.monotonic() - last_rescan >= self.settings.rescan_interval:
@@ -344,10 +400,18 @@ class Store:
                         self.refresh()
                     elif paths or self._unpublished:
                         self.refresh(paths)
-            except Exception:  # the folder vanished, too many watches, ...: fall back to polling
-                log.exception("file watcher failed; rescanning every second instead")
+                    if "folder" in self.faults:
+                        # The watch saw the folder go; watches hold on to what they watched
+                        # (a folder renamed away), so a new one is set up once it is back.
+                        raise FileNotFoundError(self.faults["folder"])
+            except Exception as error:  # the folder vanished, too many watches, ...
+                log.warning("file watcher stopped (%s); rescanning every second until it "
+                            "can watch again", error)
                 while not self._stop.wait(1.0):
                     self.refresh()
+                    if self.root.is_dir():
+                        first = True
+                        break
 
     def _changed_paths(self, root: Path, changes) -> list[str] | None:
         """Relative item paths from watcher events; None when only a full rescan will do

@@ -10,7 +10,7 @@ from ..content import summary_text
 from ..feeds import json_bytes
 from ..items import Author
 from ..responses import Document
-from ..store import Snapshot
+from ..store import STALE, Snapshot
 from ..web import asset_path, send, service
 from .feeds import chosen, moved_tag
 
@@ -153,9 +153,15 @@ def favicon():
 
 @blueprint.get("/healthz")
 def healthz():
-    snapshot = service().store.snapshot
-    response = jsonify(status="ok", items=len(snapshot.items), errors=len(snapshot.errors),
-                       version=snapshot.version)
+    store = service().store
+    snapshot, faults = store.snapshot, dict(store.faults)
+    stale = any(kind in STALE for kind in faults)
+    status = "stale" if stale else "degraded" if faults else "ok"
+    response = jsonify(status=status, items=len(snapshot.items), errors=len(snapshot.errors),
+                       version=snapshot.version, faults=sorted(faults.values()))
+    # A stale site still answers readers with its last good feeds; a load balancer or monitor
+    # must see that something is wrong, so this says 503 with the reason.
+    response.status_code = 503 if stale else 200
     response.headers["Cache-Control"] = "no-store"
     return response
 
