@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import socket
@@ -144,11 +145,23 @@ def serve():
         server.stop()
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what=None):
+    """Poll `predicate` until it returns something true, and return that. The deadline is only
+    a safety net: past it, fail naming what never happened (`what`: a text, or a callable
+    giving one, e.g. with the state seen; by default the predicate's own source)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         result = predicate()
         if result:
             return result
-        time.sleep(interval)
-    return predicate()
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)  # a polling interval, not a wait for something
+    if callable(what):
+        what = what()
+    if what is None:
+        try:
+            what = inspect.getsource(predicate).strip()
+        except (OSError, TypeError):
+            what = repr(predicate)
+    raise AssertionError(f"gave up after {timeout:g} s waiting for: {what}")

@@ -145,7 +145,8 @@ def many_items(folder, count, start=1):
 
 
 def walk_archives(client, start):
-    """Follow prev-archive from `start` as an RFC 5005 client does; return every entry id."""
+    """Follow prev-archive from `start` as an RFC 5005 client does; return each document's
+    entries as (id, title), the subscription document first."""
     seen, url, documents = [], start, 0
     while url:
         response = client.get(url[len(BASE_URL) - 1:] if url.startswith(BASE_URL) else url)
@@ -154,7 +155,7 @@ def walk_archives(client, start):
         assert not feed.bozo
         ids = [e.id for e in feed.entries]
         assert len(ids) == len(set(ids))
-        seen.extend(ids)
+        seen.append([(e.id, e.title) for e in feed.entries])
         links = {link.rel: link.href for link in feed.feed.get("links", [])}
         if documents:
             assert b"<fh:archive" in response.data
@@ -162,18 +163,23 @@ def walk_archives(client, start):
             assert "immutable" in response.headers["Cache-Control"]
         url = links.get("prev-archive")
         documents += 1
-    return seen, documents
+    return seen
 
 
 def test_archive_chain_holds_every_item_once(make_app, tmp_path):
     items = tmp_path / "many"
     many_items(items, 47)
     client = make_app(items, feed_size=10).test_client()
-    seen, documents = walk_archives(client, BASE_URL + "feed.atom")
-    assert documents == 1 + 4  # the subscription feed and 4 full blocks of 10
-    assert set(seen) == {e for e in set(seen)} and len(set(seen)) == 47
-    rss_seen, _ = walk_archives(client, BASE_URL + "feed.rss")
-    assert len(set(rss_seen)) == 47
+    written = sorted(f"Post {n}" for n in range(1, 48))  # what many_items wrote
+    for feed in ("feed.atom", "feed.rss"):
+        documents = walk_archives(client, BASE_URL + feed)
+        assert len(documents) == 1 + 4, feed  # the subscription feed and 4 full blocks of 10
+        # The archives' blocks never overlap (the subscription feed may overlap the newest).
+        archived = [entry_id for document in documents[1:] for entry_id, _ in document]
+        assert len(archived) == len(set(archived)) == 4 * 10, feed
+        # What a client keeps, one entry per id, is every item written, each under one id.
+        kept = dict(entry for document in documents for entry in document)
+        assert sorted(kept.values()) == written, feed
 
 
 def test_publishing_changes_no_archive(make_app, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import feedparser
@@ -13,11 +14,13 @@ from conftest import BASE_URL, wait_for, write
 
 
 class Recorder:
-    """An HTTP endpoint on 127.0.0.1 that records every hub.mode=publish it receives; it can
-    fail the first `failures` requests to exercise retries."""
+    """An HTTP endpoint on 127.0.0.1 that records every request it receives; it can fail the
+    first `failures` requests to exercise retries. It only records: an assertion raised in its
+    request threads would never fail a test, so tests check `modes` in their own thread."""
 
     def __init__(self, failures: int = 0):
-        self.received: list[str] = []
+        self.received: list[str] = []  # hub.url of every request answered 204
+        self.modes: list[list[str]] = []  # hub.mode of every request, failed ones too
         self.failures = failures
         recorder = self
 
@@ -25,12 +28,12 @@ class Recorder:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                recorder.modes.append(form.get("hub.mode", []))
                 if recorder.failures > 0:
                     recorder.failures -= 1
                     self.send_response(503)
                 else:
-                    assert form["hub.mode"] == ["publish"]
-                    recorder.received.extend(form["hub.url"])
+                    recorder.received.extend(form.get("hub.url", []))
                     self.send_response(204)
                 self.end_headers()
 
@@ -40,6 +43,26 @@ class Recorder:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hub"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def assert_only_publishes(hub: Recorder):
+    assert hub.modes and all(mode == ["publish"] for mode in hub.modes), hub.modes
+
+
+def feed_topics(base: str, *prefixes: str) -> list[str]:
+    return [base + f"{prefix}feed.{fmt}" for prefix in prefixes for fmt in ("atom", "rss", "json")]
+
+
+def barrier(hub: Recorder, items_dir, base: str, announced: Counter, refresh=lambda: None):
+    """Publish one more change and wait until the hub has it and everything announced before.
+    A publisher posts in the order it queued, so once this arrives, whatever was queued
+    before it has arrived too: no need to sleep for "anything else" to show up."""
+    write(items_dir, "2026-04-01-barrier.md", "---\ntitle: Barrier\ntags: [barrier]\n---\nx\n")
+    refresh()
+    expected = announced + Counter(feed_topics(base, "", "tags/barrier/"))
+    wait_for(lambda: Counter(hub.received) >= expected, timeout=30,
+             what=lambda: f"{sorted(expected.elements())}; the hub has {sorted(hub.received)}")
+    return expected
 
 
 @pytest.fixture
@@ -71,8 +94,11 @@ def test_hub_receives_exactly_the_changed_topics(make_app, items_dir, hub):
         "feed.atom", "feed.rss", "feed.json",
         "tags/hugo/feed.atom", "tags/hugo/feed.rss", "tags/hugo/feed.json",
         "tags/brand-new/feed.atom", "tags/brand-new/feed.rss", "tags/brand-new/feed.json")}
-    assert wait_for(lambda: set(hub.received) == expected)
-    assert sorted(hub.received) == sorted(expected)  # once each
+    assert wait_for(lambda: set(hub.received) >= expected)
+    announced = barrier(hub, items_dir, BASE_URL, Counter(expected),
+                        refresh=app.extensions["feedsvc"].store.refresh)
+    assert Counter(hub.received) == announced  # once each, and nothing else
+    assert_only_publishes(hub)
 
 
 def test_close_changes_are_not_lost_and_failures_are_retried(make_app, items_dir, monkeypatch):
@@ -89,6 +115,7 @@ def test_close_changes_are_not_lost_and_failures_are_retried(make_app, items_dir
         topics = {BASE_URL + f"{prefix}feed.{fmt}" for prefix in ("", "tags/one/", "tags/two/")
                   for fmt in ("atom", "rss", "json")}
         assert wait_for(lambda: topics <= set(hub.received))
+        assert_only_publishes(hub)
     finally:
         hub.server.shutdown()
 
@@ -99,6 +126,7 @@ def test_real_server_notifies_hub_when_a_file_is_added(serve, items_dir, hub):
     topic = server.url + "tags/push/feed.atom"
     assert wait_for(lambda: topic in hub.received, timeout=15)
     assert server.url + "feed.atom" in hub.received
+    assert_only_publishes(hub)
 
 
 def test_one_announcement_per_change_with_several_processes(make_app, items_dir, hub):
@@ -106,24 +134,29 @@ def test_one_announcement_per_change_with_several_processes(make_app, items_dir,
     first = make_app(items_dir, hubs=(hub.url,))
     second = make_app(items_dir, hubs=(hub.url,))
     write(items_dir, "2026-02-01-once.md", "---\ntitle: Once\n---\nx\n")
-    first.extensions["feedsvc"].store.refresh()
-    second.extensions["feedsvc"].store.refresh()
-    topics = {BASE_URL + f"feed.{fmt}" for fmt in ("atom", "rss", "json")}
-    assert wait_for(lambda: set(hub.received) >= topics)
-    import time
-    time.sleep(0.5)
-    assert sorted(hub.received) == sorted(topics)
+    stores = [app.extensions["feedsvc"].store for app in (first, second)]
+    for store in stores:
+        store.refresh()
+    topics = feed_topics(BASE_URL, "")
+    assert wait_for(lambda: set(hub.received) >= set(topics))
+    # A second announcer would post its repeats as soon as it saw the change, long before the
+    # barrier (written only once the first change arrived) is back from the leader.
+    expected = barrier(hub, items_dir, BASE_URL, Counter(topics),
+                       refresh=lambda: [store.refresh() for store in stores])
+    assert Counter(hub.received) == expected  # each change once, by one of the two
+    assert_only_publishes(hub)
 
 
 def test_two_server_workers_announce_each_change_once(serve, items_dir, hub):
     server = serve(items_dir, "--workers", "2", env={"FEEDSVC_HUBS": hub.url})
-    import time
-    time.sleep(1.5)  # both workers up and indexed, not just the first one
+    # Both workers up and indexed, not just the first one: each logs its index once.
+    wait_for(lambda: server.log.read_text().count("feedsvc: indexed ") >= 2, timeout=30,
+             what=lambda: "both workers' index; log:\n" + server.log.read_text())
     write(items_dir, "2026-03-02-twice.md", "---\ntitle: Twice?\ntags: [solo]\n---\nx\n")
-    topics = {server.url + f"{prefix}feed.{fmt}" for prefix in ("", "tags/solo/")
-              for fmt in ("atom", "rss", "json")}
-    assert wait_for(lambda: set(hub.received) >= topics, timeout=15)
-    time.sleep(1.5)
-    assert sorted(hub.received) == sorted(topics)
+    topics = feed_topics(server.url, "", "tags/solo/")
+    assert wait_for(lambda: set(hub.received) >= set(topics), timeout=15)
+    expected = barrier(hub, items_dir, server.url, Counter(topics))
+    assert Counter(hub.received) == expected  # each change once, by one of the two
+    assert_only_publishes(hub)
     for _ in range(6):  # whichever worker answers, the new item is there
         assert b"Twice?" in server.get("/feed.atom")[2]

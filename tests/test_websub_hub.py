@@ -10,9 +10,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,12 +26,13 @@ HUB_SCRIPT = Path(__file__).with_name("websub_hub.py")
 
 class Subscriber:
     """Callback URLs /cb/<n>, one per topic: verification GETs echo the challenge, content
-    POSTs are recorded with their topic."""
+    POSTs are recorded with their callback path. The request threads only record (a failure
+    there would never fail a test); `deliveries()` names the topics, in the test's thread."""
 
     def __init__(self):
         self.topics: dict[str, str] = {}  # callback path -> topic
         self.verified: set[str] = set()
-        self.deliveries: list[tuple[str, bytes]] = []
+        self.posts: list[tuple[str, bytes]] = []  # (callback path, body), in arrival order
         subscriber = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,7 +47,7 @@ class Subscriber:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                subscriber.deliveries.append((subscriber.topics[self.path], body))
+                subscriber.posts.append((self.path, body))
                 self.send_response(204)
                 self.end_headers()
 
@@ -56,6 +57,13 @@ class Subscriber:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def deliveries(self) -> list[tuple[str, bytes]]:
+        """(topic, body) of every content distribution; a POST to a callback URL never handed
+        out fails the test here."""
+        unknown = [path for path, _ in self.posts if path not in self.topics]
+        assert not unknown, f"deliveries to callbacks never subscribed: {unknown}"
+        return [(self.topics[path], body) for path, body in self.posts]
 
     def callback(self, topic: str) -> str:
         path = f"/cb/{len(self.topics)}"
@@ -92,18 +100,28 @@ def test_real_hub_delivers_exactly_the_changed_topics(serve, items_dir, hub):
     changed = [server.url + "feed.atom", server.url + "tags/feeds/feed.atom",
                server.url + "tags/feeds/feed.json"]
     unchanged = [server.url + "tags/reading/feed.atom", server.url + "tags/hugo/feed.rss"]
-    for topic in changed + unchanged:
+    barrier = server.url + "tags/barrier/feed.atom"  # a later change, to know when all arrived
+    for topic in changed + unchanged + [barrier]:
         form = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.topic": topic,
                                        "hub.callback": subscriber.callback(topic)}).encode()
         with urllib.request.urlopen(hub, data=form, timeout=10) as response:
             assert response.status == 202
-    assert wait_for(lambda: subscriber.verified >= set(changed + unchanged), timeout=15)
+    assert wait_for(lambda: subscriber.verified >= set(changed + unchanged + [barrier]),
+                    timeout=15)
 
     write(items_dir, "2026-03-01-pushed.md", "---\ntitle: Pushed\ntags: [feeds]\n---\nNew!\n")
 
-    assert wait_for(lambda: {t for t, _ in subscriber.deliveries} >= set(changed), timeout=20)
-    time.sleep(1.5)  # anything else would have arrived by now
-    delivered = [topic for topic, _ in subscriber.deliveries]
-    assert sorted(delivered) == sorted(changed)  # each once, and nothing unchanged
-    bodies = dict(subscriber.deliveries)
-    assert b"Pushed" in bodies[server.url + "feed.atom"]  # the hub fetched the new version
+    assert wait_for(lambda: {t for t, _ in subscriber.deliveries()} >= set(changed), timeout=20)
+    # Instead of sleeping for "anything else" to arrive: one more change. feedsvc announces in
+    # order and the hub delivers while it handles each announcement, so once the barrier's
+    # deliveries are in, whatever the first change caused is in too.
+    write(items_dir, "2026-03-02-barrier.md", "---\ntitle: Barrier\ntags: [barrier]\n---\nx\n")
+    expected = Counter(changed + [server.url + "feed.atom", barrier])  # the barrier is news too
+    wait_for(lambda: Counter(t for t, _ in subscriber.deliveries()) >= expected, timeout=20,
+             what=lambda: f"{sorted(expected.elements())}; delivered "
+                          f"{sorted(t for t, _ in subscriber.deliveries())}")
+    delivered = [topic for topic, _ in subscriber.deliveries()]
+    assert Counter(delivered) == expected  # each once per change, and nothing unchanged
+    first_atom = next(body for topic, body in subscriber.deliveries()
+                      if topic == server.url + "feed.atom")
+    assert b"Pushed" in first_atom  # the hub fetched the new version
