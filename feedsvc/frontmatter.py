@@ -20,7 +20,7 @@ class ItemError(Exception):
         self.path, self.line, self.message = path, line, message
         self.skipped = skipped  # no post, and rightly left out (a section file, a resource)
 
-    def __reduce__(self):  # pickled by the on-disk cache
+    def __reduce__(self):  # pickled back from the parser worker processes (store.py)
         return ItemError, (self.path, self.line, self.message, self.skipped)
 
 
