@@ -51,6 +51,7 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
     """Run the production HTTP server (granian) on the items folder."""
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
     if base_url is None and "base_url" not in _configured(config_file) and \
@@ -67,6 +68,7 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         os.environ["FEEDSVC_CONFIG"] = str(Path(config_file).resolve())
     click.echo(f"feedsvc: serving {settings.items_dir} at {settings.base_url} "
                f"(listening on {host}:{port})", err=True)
+    _raise_open_files_limit(settings.max_connections * workers + 1024)
     Granian(
         "feedsvc.web:create_app",
         factory=True,
@@ -78,7 +80,31 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         # per core keep the GIL busy; hundreds (granian's WSGI default) only contend for it.
         blocking_threads=2 * (os.cpu_count() or 1) + 1,
         log_access=access_log,
+        # Crowds: thousands of pollers keep connections open; granian's default admits
+        # backlog/workers (1024) at once and makes the next reader wait behind idle ones.
+        backlog=4096,
+        backpressure=settings.max_connections,
+        # Slow or idle clients are dropped after header_timeout (it covers the wait for the
+        # next request on a keep-alive connection too), never held forever.
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
+        # A worker that dies (the OOM killer, a crash in C code) is replaced, not fatal.
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
     ).serve()
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Every connection is a file descriptor: raise the soft limit toward the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as error:
+            click.echo(f"feedsvc: cannot raise the open files limit to {target}: {error}",
+                       err=True)
 
 
 def _site_settings(settings) -> dict:

@@ -65,6 +65,14 @@ class Settings:
     archive_max_age: int = 86400
     max_item_bytes: int = 5_000_000
     rescan_interval: float = 30.0
+    # The items folder is watched (inotify and friends) or, where events do not arrive (NFS,
+    # SMB, some container mounts), polled: "auto", "watch" or "poll".
+    watch: str = "auto"
+    # Connections (`feedsvc serve`): how many one worker holds at once (idle keep-alive ones
+    # included), and how long a client may take to send its request headers, which is also
+    # how long an idle keep-alive connection is kept.
+    max_connections: int = 16384
+    header_timeout: float = 10.0
     # Parsed items are kept in <cache_dir>/feedsvc/ (default: $XDG_CACHE_HOME or ~/.cache)
     # so a restart with unchanged files parses nothing.
     cache: bool = True
@@ -182,6 +190,8 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
                           "\"timezone\" (Jekyll)")
     if settings.get("templates", "auto") not in ("auto", "jekyll", "hugo", "zola", "none"):
         raise ConfigError("setting 'templates' must be one of auto, jekyll, hugo, zola, none")
+    if settings.get("watch", "auto") not in ("auto", "watch", "poll"):
+        raise ConfigError("setting 'watch' must be auto, watch or poll")
     if settings.get("site_feed", "all") not in ("all", "root"):
         raise ConfigError("setting 'site_feed' must be \"all\" (every section's items) or "
                           "\"root\" (only items in no section)")

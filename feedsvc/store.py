@@ -71,6 +71,26 @@ def _file_key(path: Path) -> tuple | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
+# Filesystems whose changes made elsewhere raise no inotify events here.
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "afs",
+                       "glusterfs", "ceph", "fuse.s3fs", "fuse.rclone", "virtiofs"}
+
+
+def _network_filesystem(path: Path) -> bool:
+    """Whether `path` is on a network filesystem (Linux: the longest matching mount)."""
+    try:
+        target, best, kind = str(path.resolve()), "", ""
+        with open("/proc/mounts", encoding="utf-8") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 2 and (target == fields[1] or target.startswith(
+                        fields[1].rstrip("/") + "/")) and len(fields[1]) >= len(best):
+                    best, kind = fields[1], fields[2]
+        return kind in NETWORK_FILESYSTEMS
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class _FileState:
     key: tuple  # (mtime_ns, size, inode): unchanged key means unchanged file
@@ -382,9 +402,12 @@ class Store:
             # (`ln -sfn releases/2 tmp && mv -T tmp current`) and the watch must follow.
             root = self.root.resolve()
             try:
-                for changes in watchfiles.watch(root, stop_event=self._stop, debounce=50,
-                                                step=25, rust_timeout=1000,
-                                                yield_on_timeout=True, raise_interrupt=False):
+                # A batch ends after `step` ms without events (at most `debounce`): a git
+                # checkout of thousands of files arrives as one batch, one snapshot.
+                for changes in watchfiles.watch(root, stop_event=self._stop, debounce=3000,
+                                                step=200, rust_timeout=1000,
+                                                yield_on_timeout=True, raise_interrupt=False,
+                                                force_polling=self._polling()):
                     if self.root.resolve() != root:
                         first = True  # rescan all, and watch the new target
                         break
@@ -412,6 +435,13 @@ class Store:
                     if self.root.is_dir():
                         first = True
                         break
+
+    def _polling(self) -> bool | None:
+        """Whether to poll rather than wait for events: the `watch` setting, or (auto) where
+        events do not arrive: network and FUSE filesystems."""
+        if self.settings.watch != "auto":
+            return self.settings.watch == "poll"
+        return _network_filesystem(self.root) or None  # None: watchfiles' own guess (Docker)
 
     def _changed_paths(self, root: Path, changes) -> list[str] | None:
         """Relative item paths from watcher events; None when only a full rescan will do

@@ -155,3 +155,60 @@ print("rendered", len(items))
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "rendered 32"
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as file:
+        return [int(child) for child in file.read().split()]
+
+
+def test_a_killed_worker_is_replaced_and_sigterm_exits_cleanly(serve, items_dir):
+    import signal
+
+    server = serve(items_dir)
+    before = titles(server)
+    [worker] = children(server.process.pid)
+    os.kill(worker, signal.SIGKILL)  # as the OOM killer would
+    new = wait_for(lambda: [pid for pid in children(server.process.pid) if pid != worker],
+                   "a new worker")
+    wait_for(lambda: _answers(server), "the new worker to answer")
+    assert titles(server) == before and server.process.poll() is None and new
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+
+
+def _answers(server) -> bool:
+    try:
+        return health(server)[0] == 200
+    except OSError:
+        return False
+
+
+def test_a_crowd_of_idle_and_slow_connections_leaves_room_for_a_reader(serve, items_dir):
+    import resource
+    import socket
+
+    import pytest
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the open files hard limit ({hard}) is too low for this test")
+    # Most systems start a service with a soft limit of 1024 open files: at 1024 connections
+    # the old server could accept no more, and a new reader waited forever.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        server = serve(items_dir)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4096), hard))
+    crowd = []
+    try:
+        for n in range(1500):  # granian's default admitted 1024 at once
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            if n % 2:
+                sock.sendall(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\n")  # half a request
+            crowd.append(sock)
+        status, _, body = server.get("/feed.atom")
+        assert status == 200 and len(feedparser.parse(body).entries) == 5
+    finally:
+        for sock in crowd:
+            sock.close()
