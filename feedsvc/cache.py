@@ -220,14 +220,15 @@ def _decode_zone(value: list | None) -> timezone | None:
 # -- writing -------------------------------------------------------------------------------
 
 
-def save(settings: Settings, entries: dict) -> None:
+def save(settings: Settings, entries: dict) -> str:
     """Write atomically (temp file + rename), so a crash or a second process never leaves a
-    torn cache behind. Never raises: a cache that cannot be written only costs a slower start."""
+    torn cache behind. Never raises: a cache that cannot be written only costs a slower start.
+    Returns why it could not be written (logged once), or "" when it was."""
     path = None
     try:
         path = cache_path(settings)
         if path is None:
-            return
+            return ""
         payload = _encode(_fingerprint(settings), entries)
         digest = hashlib.sha256(payload).hexdigest().encode()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,13 +238,14 @@ def save(settings: Settings, entries: dict) -> None:
         (log.debug if reported in _reported else log.warning)("cannot write cache %s: %s",
                                                               path, error)
         _reported.add(reported)
-        return
+        return f"cannot write cache {path}: {error}"
     _reported.difference_update({failure for failure in _reported if failure[0] == str(path)})
     for suffix in OLD_SUFFIXES:  # an older format's file would otherwise stay forever
         try:
             path.with_suffix(suffix).unlink(missing_ok=True)
         except OSError:
             pass
+    return ""
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -415,6 +415,7 @@ def test_a_read_only_cache_folder_warns_once_and_the_store_works(items_dir, tmp_
         store.save_cache()  # the same failure again: not another warning
     [message] = cache_messages(caplog)
     assert message.startswith("cannot write cache")
+    assert store.faults["cache"].startswith("cannot write cache")  # shown on /healthz
     assert cache.load(settings) == {}
     assert Store(settings, clock=Clock()).parse_count == 7
 

@@ -145,11 +145,11 @@ def test_incremental_updates_match_a_rebuild(items_dir):
 
 
 def test_parallel_parse_gives_the_same_index(items_dir, monkeypatch):
-    from feedsvc import store as store_module
+    from feedsvc import parsing, store as store_module
 
     serial = make_store(items_dir, cache=False)
     monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
-    monkeypatch.setattr(store_module, "PARALLEL_CHUNK", 2)
+    monkeypatch.setattr(parsing, "PARALLEL_CHUNK", 2)
     parallel = make_store(items_dir, cache=False)
     assert parallel.parse_count == serial.parse_count == 6
     assert [i.id for i in parallel.snapshot.items] == [i.id for i in serial.snapshot.items]
