@@ -34,6 +34,7 @@ logged once and cost only a slower next start.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import logging
@@ -249,6 +250,7 @@ def save(settings: Settings, entries: dict) -> str:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    _remove_abandoned(path)
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
     try:
         with open(descriptor, "wb") as file:
@@ -260,6 +262,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+ABANDONED_AFTER = 3600  # seconds: no write takes that long; another process's may be younger
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Temp files of writes that never finished (the process was killed mid-write)."""
+    now = datetime.now().timestamp()
+    for leftover in path.parent.glob(glob.escape(path.name) + ".*"):
+        try:
+            if leftover.suffix not in OLD_SUFFIXES and \
+                    now - leftover.stat().st_mtime > ABANDONED_AFTER:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def _encode(fingerprint: str, entries: dict) -> bytes:

@@ -90,7 +90,13 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         # A worker that dies (the OOM killer, a crash in C code) is replaced, not fatal.
         respawn_failed_workers=True,
         respawn_interval=1.0,
+        # SIGTERM lets responses in flight finish, but a reader that stops reading must not
+        # hold the shutdown forever.
+        workers_kill_timeout=SHUTDOWN_GRACE,
     ).serve()
+
+
+SHUTDOWN_GRACE = 30  # seconds
 
 
 def _raise_open_files_limit(wanted: int) -> None:

@@ -439,3 +439,20 @@ def test_a_full_disk_warns_once_and_leaves_no_partial_file(items_dir, tmp_path, 
     filler.unlink()
     Store(settings, clock=Clock())
     assert Store(settings, clock=Clock()).parse_count == 0  # room again: cached again
+
+
+def test_a_write_killed_midway_leaves_no_file_behind_for_long(items_dir, tmp_path):
+    # kill -9 during a write leaves its temp file (test_faults); the next save removes such
+    # leftovers once they are older than any write takes, and never a young one, which may be
+    # another process's write in progress.
+    settings = settings_for(items_dir, tmp_path / "cache")
+    Store(settings, clock=Clock())
+    path = cache.cache_path(settings)
+    old, young = (path.with_name(path.name + suffix) for suffix in (".k1ll3d", ".wr1t1ng"))
+    for leftover in (old, young):
+        leftover.write_bytes(b"feedsvc-cache 2\npartial")
+    hours_ago = datetime.now().timestamp() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    write(items_dir, "2026-01-02-more.md", "---\ntitle: More\n---\nx\n")
+    store = Store(settings, clock=Clock())
+    assert store.parse_count == 1 and not old.exists() and young.exists()
