@@ -674,3 +674,19 @@ def test_kill_9_while_the_cache_is_written_leaves_a_correct_next_start(tmp_path,
     # What the kill left was the first bytes of that very cache: it was cut mid-write.
     complete = cache_path(settings).read_bytes()
     assert 0 < len(left) < len(complete) and complete.startswith(left)
+
+
+def test_a_swapped_symlink_inside_the_folder_and_polling_are_followed(serve, tmp_path):
+    items = tmp_path / "items"
+    for version in ("1", "2"):  # versions kept inside the folder, hidden from the index
+        write(items / ".versions", f"{version}.md",
+              f"---\ntitle: Version {version}\ndate: 2024-01-01\n---\nx\n")
+    (items / "post.md").symlink_to(items / ".versions/1.md")
+    # Polling, as on a network filesystem whose changes raise no events here.
+    server = serve(items, env={"FEEDSVC_WATCH": "poll"})
+    assert titles(server) == {"Version 1"}
+    (items / "next.md.tmp").symlink_to(items / ".versions/2.md")
+    os.replace(items / "next.md.tmp", items / "post.md")
+    wait_for(lambda: titles(server) == {"Version 2"}, "the swapped link's target")
+    write(items, "added.md", "---\ntitle: Added\ndate: 2024-02-01\n---\nx\n")
+    wait_for(lambda: "Added" in titles(server), "a new file, seen by polling")
