@@ -17,9 +17,9 @@ from flask import Blueprint, redirect, render_template
 from .. import feeds, urls
 from ..items import Item
 from ..layout import is_bundle_resource, is_jekyll_static
-from ..templating import engine, jekyll_excludes
 from ..responses import Document
 from ..store import Snapshot
+from ..templating import engine, jekyll_excludes
 from ..urls import SAFE, document_url, resource_base
 from ..web import send, service
 from .feeds import CORS, serve_feed
