@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Callable
 from urllib.parse import quote, urlsplit
+
+import yaml
 
 from . import liquid, shortcodes
 from .config import Settings
@@ -61,6 +64,7 @@ def _site_values(items_dir: str, kind: str, base_url: str) -> dict:
     root = Path(items_dir)
     if kind == "jekyll":
         site = dict(liquid.site_config(root))
+        site.setdefault("data", _jekyll_data(root / "_data"))
         base = urlsplit(base_url)
         site.setdefault("url", f"{base.scheme}://{base.netloc}")
         site.setdefault("baseurl", base.path.rstrip("/"))
@@ -136,6 +140,38 @@ def jekyll_excludes(settings: Settings) -> set[str]:
     return JEKYLL_EXCLUDES | {str(name).strip("/") for name in excludes or ()
                               if isinstance(name, (str, int))} \
         if isinstance(excludes, (list, type(None))) else set(JEKYLL_EXCLUDES)
+
+
+MAX_DATA_BYTES = 5_000_000  # per file of `_data/`
+
+
+def _jekyll_data(folder: Path) -> dict:
+    """`site.data`: `_data/members.yml` is `site.data.members`, `_data/a/b.json` is
+    `site.data.a.b` (https://jekyllrb.com/docs/datafiles/). YAML and JSON; CSV and TSV are
+    left out. A file that cannot be read is left out too (its values render empty, and
+    liquid.py warns where one is printed)."""
+    data: dict = {}
+    if not folder.is_dir():
+        return data
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in (".yml", ".yaml", ".json") or not path.is_file() or \
+                any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        try:
+            if path.stat().st_size > MAX_DATA_BYTES:
+                continue
+            text = path.read_text(encoding="utf-8")
+            value = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        target = data
+        for part in path.relative_to(folder).parent.parts:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                break
+        else:
+            target[path.stem] = value
+    return data
 
 
 def fingerprint(settings: Settings) -> str:

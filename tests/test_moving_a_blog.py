@@ -400,3 +400,17 @@ def test_a_jekyll_sites_static_files_are_served(make_app, tmp_path):
     build(make_app(tmp_path), tmp_path / "_out")
     assert (tmp_path / "_out/img/logo.png").read_bytes() == b"\x89PNG\r\n"
     assert not (tmp_path / "_out/Gemfile").exists()
+
+
+def test_jekyll_site_data_is_read_from_its_data_folder(make_app, tmp_path):
+    jekyll_site(tmp_path)
+    # https://jekyllrb.com/docs/datafiles/: _data/members.yml is site.data.members, and a
+    # file in a subfolder nests (site.data.team.leads).
+    write(tmp_path, "_data/members.yml", "- name: Ada\n- name: Grace\n")
+    write(tmp_path, "_data/team/leads.json", '{"chair": "Parker"}')
+    write(tmp_path, "_posts/2024-01-01-team.md", "---\ntitle: Team\n---\n"
+          "{% for m in site.data.members %}{{ m.name }} {% endfor %}"
+          "chaired by {{ site.data.team.leads.chair }}\n")
+    item = make_app(tmp_path).extensions["feedsvc"].store.snapshot.by_slug["team"]
+    from feedsvc.content import content_html
+    assert "Ada Grace chaired by Parker" in content_html(item) and not item.warnings
