@@ -15,30 +15,18 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 
 import feedparser
 import pytest
 
-from conftest import Clock, write
-from conftest import wait_for as wait_until  # with a `what` that can show the state seen
+from conftest import Clock, wait_for, write
 from feedsvc.cache import MAGIC, cache_path
 from feedsvc.config import Settings
 from feedsvc.store import Store
 from test_websub import Recorder, feed_topics  # the recording hub
 
 DEADLINE = 30.0
-
-
-def wait_for(condition, what: str):
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def titles(server) -> set[str]:
@@ -60,14 +48,16 @@ def test_a_vanished_folder_keeps_the_last_good_feed(serve, items_dir):
     assert len(before) == 5
     away = items_dir.with_name("items-away")
     items_dir.rename(away)  # an unmounted share, a deploy that moves the folder
-    status, body = wait_for(lambda: (s := health(server))[0] == 503 and s, "/healthz 503")
+    status, body = wait_for(lambda: (s := health(server))[0] == 503 and s, timeout=DEADLINE,
+                            what="/healthz 503")
     assert body["status"] == "stale" and "does not exist" in body["faults"][0]
     assert titles(server) == before  # never an empty feed
     away.rename(items_dir)
-    wait_for(lambda: health(server)[0] == 200, "/healthz 200 again")
+    wait_for(lambda: health(server)[0] == 200, timeout=DEADLINE, what="/healthz 200 again")
     assert titles(server) == before
     write(items_dir, "back.md", "---\ntitle: Back again\ndate: 2025-01-01\n---\nx\n")
-    wait_for(lambda: "Back again" in titles(server), "a new item after the fault")
+    wait_for(lambda: "Back again" in titles(server), timeout=DEADLINE,
+             what="a new item after the fault")
 
 
 def test_a_swapped_symlink_is_followed(serve, tmp_path):
@@ -81,7 +71,7 @@ def test_a_swapped_symlink_is_followed(serve, tmp_path):
     # The usual zero-downtime deploy: a new link, renamed over the old one in one step.
     (tmp_path / "next").symlink_to(tmp_path / "releases/2")
     os.replace(tmp_path / "next", current)
-    wait_for(lambda: titles(server) == {"Release 2"}, "the new release")
+    wait_for(lambda: titles(server) == {"Release 2"}, timeout=DEADLINE, what="the new release")
     assert health(server)[0] == 200
 
 
@@ -158,7 +148,8 @@ threads = [threading.Thread(target=render, args=(item,)) for item in items]
 print("rendered", len(items))
 """
     for n in range(32):
-        write(tmp_path, f"t{n}.md", f"---\ntitle: T{n}\n---\n| a | b |\n|---|---|\n| {n} | ~x~ |\n")
+        write(tmp_path, f"t{n}.md",
+              f"---\ntitle: T{n}\n---\n| a | b |\n|---|---|\n| {n} | ~x~ |\n")
     for _ in range(3):
         result = subprocess.run([sys.executable, "-c", script, str(tmp_path)],
                                 capture_output=True, text=True, timeout=120)
@@ -179,8 +170,8 @@ def test_a_killed_worker_is_replaced_and_sigterm_exits_cleanly(serve, items_dir)
     [worker] = children(server.process.pid)
     os.kill(worker, signal.SIGKILL)  # as the OOM killer would
     new = wait_for(lambda: [pid for pid in children(server.process.pid) if pid != worker],
-                   "a new worker")
-    wait_for(lambda: _answers(server), "the new worker to answer")
+                   timeout=DEADLINE, what="a new worker")
+    wait_for(lambda: _answers(server), timeout=DEADLINE, what="the new worker to answer")
     assert titles(server) == before and server.process.poll() is None and new
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
@@ -364,11 +355,11 @@ def test_sigterm_under_load_finishes_every_response_and_exits_0(serve, tmp_path)
     server = serve(items, "--no-access-log")
     held = HeldReader(server.port)  # a response the server is still sending at SIGTERM
     load = Load(server.port)
-    wait_until(lambda: load.count() >= 8, timeout=DEADLINE,
-               what=lambda: f"readers under way; so far {load.outcomes} {load.problems[:3]}")
+    wait_for(lambda: load.count() >= 8, timeout=DEADLINE,
+             what=lambda: f"readers under way; so far {load.outcomes} {load.problems[:3]}")
     server.process.send_signal(signal.SIGTERM)
-    wait_until(lambda: "Shutting down" in server.log.read_text(), timeout=DEADLINE,
-               what=lambda: "the server to take SIGTERM; log:\n" + server.log.read_text())
+    wait_for(lambda: "Shutting down" in server.log.read_text(), timeout=DEADLINE,
+             what=lambda: "the server to take SIGTERM; log:\n" + server.log.read_text())
     # Shutting down, and still sending the held response (9 MB, of which the socket buffers
     # hold at most 4) rather than dropping it:
     assert server.process.poll() is None and len(held.body) < content_length(held.head)
@@ -396,18 +387,18 @@ def kill_the_worker_under_load(serve, items_dir):
     expected = titles(server)
     assert len(expected) == 5
     load = Load(server.port, threads=READERS)
-    wait_until(lambda: load.count() >= 20, timeout=DEADLINE,
-               what=lambda: f"readers under way; so far {load.outcomes} {load.problems[:3]}")
+    wait_for(lambda: load.count() >= 20, timeout=DEADLINE,
+             what=lambda: f"readers under way; so far {load.outcomes} {load.problems[:3]}")
     [worker] = children(server.process.pid)
     os.kill(worker, signal.SIGKILL)
-    [new] = wait_until(lambda: [pid for pid in children(server.process.pid) if pid != worker],
-                       timeout=DEADLINE, what="a new worker")
-    wait_until(lambda: _answers(server), timeout=DEADLINE, what="the new worker to answer")
+    [new] = wait_for(lambda: [pid for pid in children(server.process.pid) if pid != worker],
+                     timeout=DEADLINE, what="a new worker")
+    wait_for(lambda: _answers(server), timeout=DEADLINE, what="the new worker to answer")
     # Once every reader has had an answer since, whatever failed because of the kill has
     # been counted (each reader makes one request at a time).
     marks = load.per_reader()
-    wait_until(lambda: all(now > then for now, then in zip(load.per_reader(), marks)),
-               timeout=DEADLINE, what=lambda: f"every reader answered; {load.outcomes}")
+    wait_for(lambda: all(now > then for now, then in zip(load.per_reader(), marks)),
+             timeout=DEADLINE, what=lambda: f"every reader answered; {load.outcomes}")
     return server, load, expected, new
 
 
@@ -416,8 +407,8 @@ def test_kill_9_of_the_worker_under_load_is_survived_and_no_reader_gets_a_wrong_
     server, load, expected, new = kill_the_worker_under_load(serve, items_dir)
     failed_by_now = load.failures()
     marks = load.per_reader()
-    wait_until(lambda: all(now >= then + 5 for now, then in zip(load.per_reader(), marks)),
-               timeout=DEADLINE, what=lambda: f"five more answers each; {load.outcomes}")
+    wait_for(lambda: all(now >= then + 5 for now, then in zip(load.per_reader(), marks)),
+             timeout=DEADLINE, what=lambda: f"five more answers each; {load.outcomes}")
     assert load.failures() == failed_by_now, load.problems[-5:]  # none since it answered
     # Refused: nothing listened for a moment (the test below). Anything else is a request
     # the killed worker held: the one each reader had in flight, and at most one more the
@@ -511,8 +502,8 @@ def test_a_5000_file_checkout_is_one_snapshot_and_one_announcement_per_topic(ser
         # is drained, and what the hub has from here on is the checkout's.
         write(repo, "warm-up.md", "---\ntitle: Warm-up\ndate: 2019-01-01\ntags: [warm-up]\n"
                                   "---\nx\n")
-        wait_until(lambda: set(feed_topics(server.url, "tags/warm-up/")) <= set(hub.received),
-                   timeout=DEADLINE, what=lambda: f"the warm-up announced; hub: {hub.received}")
+        wait_for(lambda: set(feed_topics(server.url, "tags/warm-up/")) <= set(hub.received),
+                 timeout=DEADLINE, what=lambda: f"the warm-up announced; hub: {hub.received}")
         before = Counter(hub.received)
 
         seen: list[tuple] = []  # (healthz status, items, feed titles) while it happens
@@ -533,8 +524,8 @@ def test_a_5000_file_checkout_is_one_snapshot_and_one_announcement_per_topic(ser
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         git(repo, "checkout", "-q", second)
-        wait_until(lambda: seen and seen[-1] == (200, 5001, new_top), timeout=DEADLINE,
-                   what=lambda: f"commit 2 served; last seen {seen[-1:]}")
+        wait_for(lambda: seen and seen[-1] == (200, 5001, new_top), timeout=DEADLINE,
+                 what=lambda: f"commit 2 served; last seen {seen[-1:]}")
         done.set()
         reader.join(timeout=DEADLINE)
         status, body = health(server)
@@ -549,8 +540,8 @@ def test_a_5000_file_checkout_is_one_snapshot_and_one_announcement_per_topic(ser
         write(repo, "barrier.md", "---\ntitle: Barrier\ndate: 2019-01-02\ntags: [barrier]\n"
                                   "---\nx\n")
         barrier = Counter(feed_topics(server.url, "tags/barrier/"))
-        wait_until(lambda: Counter(hub.received) - before >= barrier, timeout=DEADLINE,
-                   what=lambda: f"the barrier announced; hub: {Counter(hub.received) - before}")
+        wait_for(lambda: Counter(hub.received) - before >= barrier, timeout=DEADLINE,
+                 what=lambda: f"the barrier announced; hub: {Counter(hub.received) - before}")
         announced = Counter(hub.received) - before - barrier
         expected = Counter(feed_topics(server.url, "", *(f"tags/t{k}/"
                                                          for k in range(CHECKOUT_TAGS))))
@@ -649,7 +640,7 @@ def test_kill_9_while_the_cache_is_written_leaves_a_correct_next_start(tmp_path,
                 except FileNotFoundError:
                     return True  # already renamed into place: too late, judged below
 
-            wait_until(begun, timeout=DEADLINE, interval=0)
+            wait_for(begun, timeout=DEADLINE, interval=0)
             os.kill(process.pid, signal.SIGKILL)
             assert process.wait(timeout=DEADLINE) == -signal.SIGKILL
         finally:
@@ -687,6 +678,8 @@ def test_a_swapped_symlink_inside_the_folder_and_polling_are_followed(serve, tmp
     assert titles(server) == {"Version 1"}
     (items / "next.md.tmp").symlink_to(items / ".versions/2.md")
     os.replace(items / "next.md.tmp", items / "post.md")
-    wait_for(lambda: titles(server) == {"Version 2"}, "the swapped link's target")
+    wait_for(lambda: titles(server) == {"Version 2"}, timeout=DEADLINE,
+             what="the swapped link's target")
     write(items, "added.md", "---\ntitle: Added\ndate: 2024-02-01\n---\nx\n")
-    wait_for(lambda: "Added" in titles(server), "a new file, seen by polling")
+    wait_for(lambda: "Added" in titles(server), timeout=DEADLINE,
+             what="a new file, seen by polling")
