@@ -54,8 +54,9 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
     from granian.http import HTTP1Settings
 
     settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
+    # The default is still there when neither the user nor a moved site's config gave one.
     if base_url is None and "base_url" not in _configured(config_file) and \
-            "base_url" not in _site_settings(settings):
+            settings.base_url == Settings.base_url:
         # Nothing says where the site lives: where it listens, so its links work here.
         settings = _settings(config_file, items_dir=items_dir,
                              base_url=f"http://{host}:{port}/")
@@ -111,15 +112,6 @@ def _raise_open_files_limit(wanted: int) -> None:
         except (ValueError, OSError) as error:
             click.echo(f"feedsvc: cannot raise the open files limit to {target}: {error}",
                        err=True)
-
-
-def _site_settings(settings) -> dict:
-    """What a Jekyll, Hugo or Zola folder's own config says (templating.site_settings)."""
-    from .templating import site_settings
-
-    if not settings.site_defaults:
-        return {}
-    return site_settings(Path(settings.items_dir), settings.templates)
 
 
 def _configured(config_file: Path | None) -> set[str]:

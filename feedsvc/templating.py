@@ -135,8 +135,9 @@ def _jekyll_permalink(config: dict) -> str:
 
 
 def jekyll_excludes(settings: Settings) -> set[str]:
-    """What a Jekyll site leaves out: its config's `exclude` and Jekyll's own list."""
-    excludes = liquid.site_config(Path(settings.items_dir)).get("exclude")
+    """What a Jekyll site leaves out: its config's `exclude` and Jekyll's own list. Asked on
+    requests, so from the config read once (`_site`), not read again each time."""
+    excludes = _site(settings).get("exclude")
     return JEKYLL_EXCLUDES | {str(name).strip("/") for name in excludes or ()
                               if isinstance(name, (str, int))} \
         if isinstance(excludes, (list, type(None))) else set(JEKYLL_EXCLUDES)
