@@ -73,6 +73,19 @@ class Settings:
     # how long an idle keep-alive connection is kept.
     max_connections: int = 16384
     header_timeout: float = 10.0
+    # Server processes; 0 picks what measured best (benchmarks/README.md). They share one
+    # parsed index: it is built before they are forked.
+    workers: int = 0
+    # One line per request (nginx's "combined" format) on standard error, written in batches
+    # by a background thread, never on the request path.
+    access_log: bool = True
+    # How many proxies in front of feedsvc set X-Forwarded-For/-Proto/-Host: those hops are
+    # believed (werkzeug's ProxyFix), e.g. for the address in the access log. 0: none are.
+    # Absolute URLs in documents always come from base_url, never from these headers.
+    trust_forwarded: int = 0
+    # What RFC 5005 archive documents carry: "full" content, as the live feed does, or
+    # "summary" (title, link, summary) to keep a large site's archives and export small.
+    archive_content: str = "full"
     # Parsed items are kept in <cache_dir>/feedsvc/ (default: $XDG_CACHE_HOME or ~/.cache)
     # so a restart with unchanged files parses nothing.
     cache: bool = True
@@ -176,6 +189,11 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     settings = {name: _coerce(name, value) for name, value in values.items()}
     if "base_url" in settings:
         settings["base_url"] = _normalize_base_url(settings["base_url"])
+    for name in ("workers", "trust_forwarded"):
+        if name in settings and settings[name] < 0:
+            raise ConfigError(f"setting {name!r} cannot be negative")
+    if settings.get("archive_content", "full") not in ("full", "summary"):
+        raise ConfigError("setting 'archive_content' must be \"full\" or \"summary\"")
     for name in ("feed_size", "page_size", "max_item_bytes"):
         if name in settings and settings[name] < 1:
             raise ConfigError(f"setting {name!r} must be at least 1")
