@@ -164,16 +164,32 @@ def check(items_dir, config_file, strict):
 @items_option
 @config_option
 @click.option("--base-url", help="Public URL the files will be served from.")
-def build(out, items_dir, config_file, base_url):
-    """Write every page, feed and archive into OUT, for a static file host."""
-    from .export import build as export
+@click.option("--force", is_flag=True, help="Render and write every file again, as if OUT "
+              "held none (say, after files in it were changed by hand).")
+def build(out, items_dir, config_file, base_url, force):
+    """Write every page, feed and archive into OUT, for a static file host.
+
+    Run again, it renders only what changed, writes only the files whose bytes changed and
+    deletes those no longer made; OUT/.feedsvc-build.sqlite records what it wrote."""
+    from .export import BuildError, build as export
     from .web import create_app
 
     settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
     app = create_app({"config_file": config_file, "items_dir": settings.items_dir,
                       "base_url": settings.base_url}, watch=False)
-    count = export(app, out)
-    click.echo(f"{count} files written to {out} for {settings.base_url}")
+    progress = None
+    if sys.stdout.isatty():  # a bar on a terminal; nothing extra in a log or a pipe
+        def progress(total):
+            return click.progressbar(length=total, label=f"Rendering {total} documents",
+                                     file=sys.stdout)
+    try:
+        report = export(app, out, progress=progress, force=force)
+    except (BuildError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{out} for {settings.base_url}: {report.rendered} documents rendered by "
+               f"{report.processes} process{'es' if report.processes > 1 else ''}; files: "
+               f"{report.written} written / {report.unchanged} unchanged / "
+               f"{report.deleted} deleted")
 
 
 @main.command()

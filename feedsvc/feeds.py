@@ -131,7 +131,8 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     return fg
 
 
-def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str) -> None:
+def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
+               full: bool = True) -> None:
     entry = fg.add_entry(order="append")
     entry.id(item.id)
     entry.guid(item.id, permalink=False)
@@ -146,7 +147,8 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str) -> N
         entry.author([_author_dict(author) for author in authors])
         # An entry with neither content nor summary leaves readers nothing to show: then
         # the title is the summary.
-        summary = summary_text(item) or ("" if content_html(item).strip() else item.title)
+        summary = summary_text(item) or \
+            ("" if full and content_html(item).strip() else item.title)
         if summary:
             entry.summary(summary)
     else:
@@ -157,14 +159,23 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str) -> N
             entry.dc.dc_creator([author.name for author in authors])
         # <description> is HTML in practice: escape the plain-text summary.
         entry.description(html.escape(summary_text(item), quote=False))
-    if content_html(item).strip():  # the alternate link stands in for empty content
+    if full and content_html(item).strip():  # the alternate link stands in for none
         entry.content(content_html(item), type="html" if fmt == "atom" else None)
+
+
+def full_content(spec: FeedSpec, settings: Settings) -> bool:
+    """Whether entries carry the item's content: always in the subscription feeds, and in
+    archives unless `archive_content = "summary"`. Full-content archives are most of a large
+    site's export (each item is in the site's and each of its tags' archives, in three
+    formats); a reader going back that far can open the page."""
+    return not (spec.archive and settings.archive_content == "summary")
 
 
 def atom_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg = _generator(spec, settings, "atom")
+    full = full_content(spec, settings)
     for item in spec.items:
-        _add_entry(fg, item, settings, "atom")
+        _add_entry(fg, item, settings, "atom", full)
     return fg.atom_str(pretty=True)
 
 
@@ -174,8 +185,9 @@ def rss_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg.description(spec.subtitle or spec.title)
     if spec.max_age:
         fg.ttl(max(1, spec.max_age // 60))
+    full = full_content(spec, settings)
     for item in spec.items:
-        _add_entry(fg, item, settings, "rss")
+        _add_entry(fg, item, settings, "rss", full)
     return fg.rss_str(pretty=True)
 
 
@@ -199,7 +211,8 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
         # JSON Feed's next_url pages toward older items, as prev-archive does in RFC 5005.
         document["next_url"] = next_archive[0]
     document.update(spec.extra)
-    document["items"] = [json_item(item, settings) for item in spec.items]
+    full = full_content(spec, settings)
+    document["items"] = [json_item(item, settings, full) for item in spec.items]
     return json_bytes(document)
 
 
@@ -211,12 +224,14 @@ def json_bytes(document) -> bytes:
             .encode("utf-8"))
 
 
-def json_item(item: Item, settings: Settings) -> dict:
+def json_item(item: Item, settings: Settings, full: bool = True) -> dict:
     entry = {
         "id": item.id,
         "url": item.url,
         "title": item.title,
-        "content_html": content_html(item),
+        # JSON Feed requires content_html or content_text: without the content, the summary.
+        **({"content_html": content_html(item)} if full else
+           {"content_text": summary_text(item) or item.title}),
         "summary": summary_text(item),
         "date_published": item.published.isoformat(),
         "date_modified": item.updated.isoformat(),
