@@ -92,9 +92,12 @@ class AccessLog:
             self._stamp = (second, f"{t.tm_mday:02d}/{MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
                                    f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000")
         target = raw or (path or "") + (f"?{query}" if query else "")
-        return (f'{address or "-"} - - [{self._stamp[1]}] '
-                f'"{_clean(f"{method} {target} {protocol}")}" {status} {size} '
-                f'"{_clean(referer or "-")}" "{_clean(agent or "-")}"\n')
+        request, referer, agent = f"{method} {target} {protocol}", referer or "-", agent or "-"
+        line = f'"{request}" {status} {size} "{referer}" "{agent}"'
+        if not (line.isascii() and line.isprintable() and line.count('"') == 6
+                and "\\" not in line):  # one look at the whole line, usually all it takes
+            line = f'"{_clean(request)}" {status} {size} "{_clean(referer)}" "{_clean(agent)}"'
+        return f"{address or '-'} - - [{self._stamp[1]}] {line}\n"
 
 
 def _clean(text: str) -> str:
