@@ -1,7 +1,7 @@
 """feedsvc benchmarks, one command per target of issue 5. Not run by CI.
 
     python benchmarks/bench.py throughput [--workers 1 2] [--seconds 10] [--runs 3]
-    python benchmarks/bench.py startup    [--items 100000] [--runs 1]
+    python benchmarks/bench.py startup    [--items 100000] [--runs 1] [--workers 2]
     python benchmarks/bench.py update     [--items 100000] [--edits 10]
     python benchmarks/bench.py item-page  [--items 100000] [--pages 200]
     python benchmarks/bench.py workers    [--items 100000] [--workers 1 2] [--seconds 10]
@@ -191,7 +191,7 @@ def cmd_startup(args):
     for _ in range(args.runs):
         cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
         for phase in ("cold", "restart"):
-            server = Server(items, 1, cache_dir)
+            server = Server(items, args.workers, cache_dir)
             try:
                 seconds = server.ready(args.items)
                 time.sleep(2)  # let the cache write and the parse pool exit before measuring
@@ -391,6 +391,7 @@ def main():
         command = commands.choices.get(name) or commands.add_parser(name)
         command.add_argument("--items", type=int, default=100_000)
     commands.choices["startup"].add_argument("--runs", type=int, default=1)
+    commands.choices["startup"].add_argument("--workers", type=int, default=2)
     commands.choices["update"].add_argument("--edits", type=int, default=10)
     commands.choices["item-page"].add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
