@@ -40,6 +40,7 @@ class Service:
         self.store = store
         self.history = history
         self.access_log: AccessLog | None = None  # writing, once `start` ran in this process
+        self.publisher = None  # websub.Publisher, with hubs
         self._documents: OrderedDict[tuple, Document] = OrderedDict()
         self._hot: dict[str, tuple[str, Document]] = {}  # PATH_INFO -> (version, document)
         self._lock = threading.Lock()
@@ -123,11 +124,12 @@ def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
     store = Store(settings, **({"clock": clock} if clock else {}))
+    svc = Service(settings, store, History(history_path(settings)))
     if settings.hubs:
         from .websub import Publisher
 
-        store.listeners.append(Publisher(settings).snapshot_changed)
-    svc = Service(settings, store, History(history_path(settings)))
+        svc.publisher = Publisher(settings)
+        store.listeners.append(svc.publisher.snapshot_changed)
     app.extensions["feedsvc"] = svc
     app.jinja_env.globals.update(links=Links(settings), site=settings,
                                  content_html=content_html, summary_text=summary_text)
@@ -160,6 +162,8 @@ def start(app: Flask, changes: "Changes | None" = None) -> Flask:
     if changes is None:
         svc.store.start()
     else:
+        if svc.publisher is not None:
+            svc.publisher.changes = changes
         changes.catch_up(svc.store)
         changes.follow(svc.store)
     return app

@@ -62,6 +62,10 @@ class Publisher:
         self._pid = None  # the process the lock file and the sending thread belong to
         self._pending: dict[tuple[str, str], tuple[int, float]] = {}  # (hub, topic) -> tries, due
         self._condition = threading.Condition()
+        # In a forked `serve` worker: the other workers' progress (workers.Changes), so that
+        # a hub fetching the feed at once gets the new one from whichever worker answers.
+        self.changes = None
+        self._applied = 0  # how far this worker had applied the changes at the last snapshot
 
     def _attach(self) -> None:
         """The lock file and the sending thread, in this process. Server workers are forked
@@ -88,6 +92,8 @@ class Publisher:
         if not self.is_leader():
             return
         topics = changed_topics(old, new, self.settings)
+        if self.changes is not None:
+            self._applied = self.changes.position
         with self._condition:
             for hub in self.settings.hubs:
                 for topic in topics:
@@ -104,6 +110,8 @@ class Publisher:
                 key, tries = job
                 del self._pending[key]
             hub, topic = key
+            if self.changes is not None:
+                self.changes.wait_for_workers(self._applied)
             if self._post(hub, topic):
                 continue
             if tries + 1 >= MAX_ATTEMPTS:

@@ -33,6 +33,9 @@ log = logging.getLogger("feedsvc")
 RING_BYTES = 4 << 20  # a checkout of ~60,000 files; past that, workers rescan everything
 POLL_INTERVAL = 0.05  # seconds between a worker's looks at the ring: the added latency
 _TOTAL = struct.Struct("Q")  # bytes ever written, at the start of the shared memory
+_SLOT = struct.Struct("QQ")  # a worker's pid and how far it has applied, after the count
+SLOTS = 64  # workers alive at once (a dead one's slot is given to the next)
+_RING = _TOTAL.size + SLOTS * _SLOT.size  # where the records start
 RESCAN = b""  # an empty path: "rescan everything" (the folder was replaced, or came back)
 
 
@@ -40,15 +43,19 @@ class Changes:
     """Relative paths that changed, from the main process to every worker: records of
     `path\\0` (file names cannot hold NUL) in a ring of shared memory, behind a count of the
     bytes ever written. Each process keeps its own read position; a reader that fell a
-    whole ring behind rescans everything."""
+    whole ring behind rescans everything. Each worker also has a slot saying how far it has
+    applied them, so a hub is told of a change only once every worker serves it
+    (`wait_for_workers`)."""
 
     def __init__(self, size: int = RING_BYTES):
         self._size = size
-        self._memory = mmap.mmap(-1, _TOTAL.size + size)  # MAP_SHARED: forks see writes
+        self._memory = mmap.mmap(-1, _RING + size)  # MAP_SHARED: forks see the writes
         self._lock = threading.Lock()
         self.since_build: set[str] = set()  # for workers forked later
         self.rescan_since_build = False
         self.position = self._at_fork = 0  # how far this process has read
+        self._slot = None  # this worker's slot
+        self._owner = os.getpid()  # the main process, which forks the workers
         # A worker is forked between two publications, never inside one, and reads on from
         # where the ring was at the fork (its copy of since_build has what came before).
         os.register_at_fork(before=self._before_fork, after_in_parent=self._lock.release,
@@ -57,10 +64,44 @@ class Changes:
     def _before_fork(self) -> None:
         self._lock.acquire()
         self._at_fork = self._written()
+        # Slots are handed out here, by the one process that forks, so no two workers race
+        # for one: the first that is free or whose worker is gone.
+        # Held in this process's name until the worker writes its own pid in it.
+        self._slot = next((n for n in range(SLOTS) if not _alive(self._slot_of(n)[0])), None)
+        self._write_slot(self._owner, 0)
 
     def _forked(self) -> None:
         self._lock.release()
         self.position = self._at_fork
+        self._write_slot(os.getpid(), 0)  # nothing applied until `catch_up`
+
+    def _slot_of(self, n: int) -> tuple[int, int]:
+        return _SLOT.unpack_from(self._memory, _TOTAL.size + n * _SLOT.size)
+
+    def _write_slot(self, pid: int, position: int) -> None:
+        if self._slot is not None:
+            _SLOT.pack_into(self._memory, _TOTAL.size + self._slot * _SLOT.size, pid, position)
+
+    def acknowledge(self) -> None:
+        """In a worker: everything read so far is applied (and served)."""
+        self._write_slot(os.getpid(), self.position)
+
+    def wait_for_workers(self, position: int, timeout: float = 2.0) -> bool:
+        """Wait until every live worker has applied the records up to `position` (this
+        process's own, when it announces a change it has applied): a hub told of a change
+        fetches the feed at once, from whichever worker. False past `timeout` (a worker
+        busy with a large change): the hub is told anyway, late is worse than early."""
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [pid for pid, applied in map(self._slot_of, range(SLOTS))
+                      if pid not in (0, os.getpid(), self._owner) and applied < position
+                      and _alive(pid)]
+            if not behind:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning("announcing before worker(s) %s applied the change", behind)
+                return False
+            time.sleep(0.01)
 
     def _written(self) -> int:
         return _TOTAL.unpack_from(self._memory, 0)[0]
@@ -79,7 +120,7 @@ class Changes:
             total = self._written()
             start = total % self._size
             first = min(len(data), self._size - start)
-            base = _TOTAL.size
+            base = _RING
             self._memory[base + start:base + start + first] = data[:first]
             self._memory[base:base + len(data) - first] = data[first:]
             _TOTAL.pack_into(self._memory, 0, total + len(data))  # the records, then the count
@@ -94,7 +135,7 @@ class Changes:
         if behind > self._size:
             self.position = total
             return None
-        start, base = self.position % self._size, _TOTAL.size
+        start, base = self.position % self._size, _RING
         first = min(behind, self._size - start)
         data = self._memory[base + start:base + start + first] + \
             self._memory[base:base + behind - first]
@@ -107,12 +148,14 @@ class Changes:
             return None
         return [path.decode("utf-8", "surrogateescape") for path in paths]
 
+
     def catch_up(self, store) -> None:
         """In a freshly forked worker: apply what changed since the index was built."""
         if self.rescan_since_build:
             store.refresh()
         else:
             store.refresh(sorted(self.since_build))
+        self.acknowledge()
 
     def follow(self, store) -> threading.Thread:
         """In a worker: apply what the main process publishes, and publish items whose
@@ -125,6 +168,8 @@ class Changes:
                         store.refresh()
                     elif paths:
                         store.refresh(paths)
+                    if paths != []:
+                        self.acknowledge()
                     elif store.unpublished or (store.snapshot.next_change is not None and
                                                store.snapshot.next_change <= store.clock()):
                         store.refresh([])
@@ -135,6 +180,18 @@ class Changes:
         thread = threading.Thread(target=run, name="feedsvc-follow", daemon=True)
         thread.start()
         return thread
+
+
+def _alive(pid: int) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Unscheduled:

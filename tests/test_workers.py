@@ -52,6 +52,33 @@ def test_a_reader_a_whole_ring_behind_rescans_everything():
     assert changes.take() is None
 
 
+def worker(changes: Changes, go, done) -> None:
+    go.wait(timeout=30)
+    changes.take()
+    changes.acknowledge()  # as `follow` does once the paths are applied
+    done.wait(timeout=30)
+
+
+def test_hubs_are_told_once_every_worker_applied_the_change():
+    fork = multiprocessing.get_context("fork")
+    changes = Changes(size=1024)
+    first, second, done = fork.Event(), fork.Event(), fork.Event()
+    workers = [fork.Process(target=worker, args=(changes, go, done)) for go in (first, second)]
+    for process in workers:
+        process.start()
+    changes.publish(["new.md"])
+    mark = changes._written()  # where a worker that applied the change has read to
+    first.set()
+    # The second has not applied it: not yet (the wait gives up, and says so)...
+    assert changes.wait_for_workers(mark, timeout=0.2) is False
+    second.set()
+    assert changes.wait_for_workers(mark, timeout=30) is True  # ...and then it is done
+    done.set()
+    for process in workers:
+        process.join(timeout=30)
+    assert changes.wait_for_workers(mark, timeout=30) is True  # the dead are not waited for
+
+
 def workers_of(server) -> list[int]:
     pid = server.process.pid
     with open(f"/proc/{pid}/task/{pid}/children") as file:
