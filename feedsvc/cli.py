@@ -237,3 +237,40 @@ def new(title, items_dir, config_file):
     path.write_text(f'---\ntitle: "{quoted}"\ndate: {now.isoformat()}\ntags: []\n'
                     f'summary: ""\n---\n\nWrite here.\n', encoding="utf-8")
     click.echo(path)
+
+
+@main.group("deploy")
+def deploy_group():
+    """Print configuration for the servers in front of feedsvc."""
+
+
+@deploy_group.command("nginx")
+@items_option
+@config_option
+@click.option("--upstream", "upstreams", multiple=True, metavar="HOST:PORT",
+              help="A `feedsvc serve` instance; repeat for each (default: 127.0.0.1:8000).")
+@click.option("--server-name", help="nginx's server_name (default: the host of base_url).")
+@click.option("--listen", default="80", show_default=True, help="nginx's listen address.")
+@click.option("--cache-dir", default="/var/cache/nginx/feedsvc", show_default=True,
+              help="Where nginx keeps its cache.")
+@click.option("--static", "static_out", type=click.Path(path_type=Path, file_okay=False),
+              metavar="OUT", help="Print the config for serving `feedsvc build OUT` instead.")
+def deploy_nginx(items_dir, config_file, upstreams, server_name, listen, cache_dir,
+                 static_out):
+    """Print an nginx config (for its http context) caching the instances in front of
+    readers; the site's settings give its server_name and Cache-Control."""
+    from .deploy import DEFAULT_UPSTREAM, nginx_config
+
+    settings = _settings(config_file, items_dir=items_dir)
+    try:
+        if static_out is not None:
+            from .export import nginx_config as static_config
+
+            text = static_config(settings, Path(static_out), listen=listen,
+                                 server_name=server_name)
+        else:
+            text = nginx_config(settings, upstreams or (DEFAULT_UPSTREAM,),
+                                server_name=server_name, listen=listen, cache_dir=cache_dir)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(text, nl=False)

@@ -19,6 +19,23 @@ import brotli
 # Preference order when a client accepts several codings with equal weight.
 CODINGS = ("br", "gzip")
 MIN_COMPRESS_BYTES = 256
+# How long a cache in front (nginx, a CDN) may keep answering with its copy while feedsvc
+# fails: a poller is better served yesterday's feed than an error (RFC 5861 stale-if-error).
+STALE_IF_ERROR = 86400  # seconds
+
+
+def cache_control(max_age: int, *, immutable: bool = False) -> str:
+    """The Cache-Control of every document that may change, built here so they all agree.
+
+    RFC 5861 lets a shared cache in front answer with its copy for another `max_age` while it
+    fetches a fresh one in the background (stale-while-revalidate: no reader waits for the
+    refresh), and for STALE_IF_ERROR while the origin is down. An immutable document (an
+    archive) is never revalidated, so it needs neither.
+    """
+    if immutable:
+        return f"public, max-age={max_age}, immutable"
+    return (f"public, max-age={max_age}, stale-while-revalidate={max_age}, "
+            f"stale-if-error={STALE_IF_ERROR}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,7 +6,7 @@ from flask import Blueprint, redirect
 
 from .. import feeds, urls
 from ..feeds import MEDIA_TYPES
-from ..responses import Document
+from ..responses import Document, cache_control
 from ..store import Snapshot
 from ..text import slugify, tag_slug
 from ..web import send, service
@@ -42,9 +42,9 @@ def serve_feed(fmt: str, kind: str = "site", key: str = "", archive: int | None 
         if spec is None:
             return None
         if archive is None:
-            return feed_document(spec, fmt, f"public, max-age={settings.feed_max_age}")
+            return feed_document(spec, fmt, cache_control(settings.feed_max_age))
         return feed_document(spec, fmt,
-                             f"public, max-age={settings.archive_max_age}, immutable")
+                             cache_control(settings.archive_max_age, immutable=True))
 
     document = service().document(("feed", fmt, kind, key, archive), build)
     if document is None and archive is not None:

@@ -17,7 +17,7 @@ from flask import Blueprint, redirect, render_template
 from .. import feeds, urls
 from ..items import Item
 from ..layout import is_bundle_resource, is_jekyll_static
-from ..responses import Document
+from ..responses import Document, cache_control
 from ..store import Snapshot
 from ..templating import engine, jekyll_excludes
 from ..urls import SAFE, document_url, resource_base
@@ -97,7 +97,7 @@ def entry_document(snapshot: Snapshot, url: str, fmt: str) -> Document | None:
         body = feeds.entry_document(item, settings)
     else:
         body = feeds.item_json_document(item, settings)
-    return Document(body, DOCUMENT_TYPES[fmt], f"public, max-age={settings.feed_max_age}",
+    return Document(body, DOCUMENT_TYPES[fmt], cache_control(settings.feed_max_age),
                     headers=(CORS,))
 
 
@@ -143,5 +143,4 @@ def _file_document(folder: Path, name: str) -> Document | None:
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if media_type.startswith("text/"):
         media_type += "; charset=utf-8"
-    return Document(body, media_type,
-                    f"public, max-age={service().settings.archive_max_age}")
+    return Document(body, media_type, cache_control(service().settings.archive_max_age))

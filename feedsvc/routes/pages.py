@@ -9,7 +9,7 @@ from .. import feeds, sitemap, urls
 from ..content import summary_text
 from ..feeds import json_bytes
 from ..items import Author
-from ..responses import Document
+from ..responses import Document, cache_control
 from ..store import STALE, Snapshot
 from ..web import asset_path, send, service
 from .feeds import chosen, moved_tag
@@ -21,7 +21,7 @@ MAX_PAGE_PARAM = 12  # digits: anything longer is not a page we could have
 def html_document(body: str) -> Document:
     settings = service().settings
     return Document(body.encode("utf-8"), "text/html; charset=utf-8",
-                    f"public, max-age={settings.page_max_age}")
+                    cache_control(settings.page_max_age))
 
 
 def page_number() -> int:
@@ -113,7 +113,7 @@ def robots():
     def build(snapshot: Snapshot) -> Document:
         body = f"User-agent: *\nAllow: /\nSitemap: {urls.sitemap(settings)}\n"
         return Document(body.encode(), "text/plain; charset=utf-8",
-                        f"public, max-age={settings.page_max_age}")
+                        cache_control(settings.page_max_age))
 
     return send(service().document(("robots",), build))
 
@@ -131,7 +131,7 @@ def sitemap_xml(part: int | None = None):
         if body is None:
             return None
         return Document(body, "application/xml; charset=utf-8",
-                        f"public, max-age={settings.page_max_age}")
+                        cache_control(settings.page_max_age))
 
     return send(service().document(("sitemap", part), build))
 
