@@ -329,6 +329,12 @@ def cmd_workers(args):
     of each at --items items, and nginx serving the same bytes, all in one run."""
     items = corpus.ensure(args.items)
     cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
+    server = Server(items, 1, cache_dir)  # a cold start fills the item cache: every row
+    try:                                  # below is a restart, alike
+        server.ready(args.items)
+        wait_until(lambda: any(Path(cache_dir).rglob("*.json")), 60)
+    finally:
+        server.stop()
     rows, body = [], None
     for workers in args.workers:
         for log in (True, False):
