@@ -1,9 +1,10 @@
 """feedsvc benchmarks, one command per target of issue 5. Not run by CI.
 
     python benchmarks/bench.py throughput [--workers 1 2] [--seconds 10] [--runs 3]
-    python benchmarks/bench.py startup    [--items 100000] [--runs 1]
+    python benchmarks/bench.py startup    [--items 100000] [--runs 1] [--workers 2]
     python benchmarks/bench.py update     [--items 100000] [--edits 10]
     python benchmarks/bench.py item-page  [--items 100000] [--pages 200]
+    python benchmarks/bench.py workers    [--items 100000] [--workers 1 2] [--seconds 10]
 
 Each prints medians and the ratio to a baseline measured in the same run: nginx serving the
 same bytes for throughput, feedsvc's own second run for start-up, a request that does no work
@@ -63,7 +64,7 @@ def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
 
 class Server:
     def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, access_log: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, **(extra_env or {})}
@@ -71,10 +72,14 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "feedsvc", "serve", "--items", str(items), "--port",
-             str(self.port), "--workers", str(workers), "--no-access-log",
+             str(self.port), "--workers", str(workers),
+             "--access-log" if access_log else "--no-access-log",
              # one public URL for every run: it is part of what the on-disk cache is keyed by
              "--base-url", "https://bench.example.org/"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # The access log goes to a file, as a service manager's journal takes it.
+            env=env, stdout=open(os.devnull if not access_log else
+                                 Path(env["XDG_CACHE_HOME"]) / "access.log", "wb"),
+            stderr=subprocess.DEVNULL,
             start_new_session=True)
 
     def health(self) -> dict:
@@ -99,6 +104,21 @@ class Server:
             except (OSError, AttributeError):
                 continue
         return total / 1024
+
+    def memory_mb(self, field: str = "Pss") -> dict[int, float]:
+        """`field` of /proc/PID/smaps_rollup for the server and each of its processes. PSS
+        counts a page shared by n processes as 1/n in each: their sum is what they hold."""
+        found, pids = {}, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                found[pid] = int(re.search(rf"^{field}:\s+(\d+)", text, re.M)[1]) / 1024
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids.extend(int(child) for child in children)
+            except (OSError, TypeError):
+                continue
+        return found
 
     def stop(self):
         try:
@@ -171,7 +191,7 @@ def cmd_startup(args):
     for _ in range(args.runs):
         cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
         for phase in ("cold", "restart"):
-            server = Server(items, 1, cache_dir)
+            server = Server(items, args.workers, cache_dir)
             try:
                 seconds = server.ready(args.items)
                 time.sleep(2)  # let the cache write and the parse pool exit before measuring
@@ -268,6 +288,99 @@ def cmd_item_page(args):
           "baseline (target <= 5 ms)")
 
 
+# nginx as Debian ships it (/etc/nginx/nginx.conf and the default site), in a temporary prefix:
+# access log on, to a file; worker_processes auto; 768 connections a worker; gzip on.
+NGINX_DEBIAN = """daemon off; worker_processes auto; pid {dir}/nginx.pid; error_log {dir}/error.log;
+events {{ worker_connections 768; }}
+http {{ sendfile on; tcp_nopush on; types_hash_max_size 2048;
+  include /etc/nginx/mime.types; default_type application/octet-stream;
+  access_log {dir}/{access}; gzip on;
+  server {{ listen 127.0.0.1:{port}; root {dir}/www; index index.html;
+    location / {{ try_files $uri $uri/ =404; }} }} }}
+"""
+
+
+def nginx_rate(folder: Path, body: bytes, seconds: int, runs: int,
+               access: str) -> tuple[list[float], float]:
+    """Requests/s of nginx serving `body` as /feed.atom (Debian's config; `access`: the access
+    log's file name, or "off"), and the memory (PSS, MB) of its processes after the runs."""
+    port = free_port()
+    (folder / "www").mkdir(exist_ok=True)
+    (folder / "www" / "feed.atom").write_bytes(body)
+    conf = folder / f"nginx-{port}.conf"
+    conf.write_text(NGINX_DEBIAN.format(dir=folder, port=port, access=access)
+                    .replace(f"access_log {folder}/off;", "access_log off;"))
+    nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(folder)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/feed.atom"
+        wait_until(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 10)
+        rates = [wrk(url, seconds) for _ in range(runs)]
+        holder = Server.__new__(Server)  # just its memory_mb, on nginx's processes
+        holder.process = nginx
+        return rates, sum(holder.memory_mb().values())
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+
+
+def cmd_workers(args):
+    """Throughput of /feed.atom with 1, 2, N workers and the access log on and off, memory
+    of each at --items items, and nginx serving the same bytes, all in one run."""
+    items = corpus.ensure(args.items)
+    cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
+    server = Server(items, 1, cache_dir)  # a cold start fills the item cache: every row
+    try:                                  # below is a restart, alike
+        server.ready(args.items)
+        wait_until(lambda: any(Path(cache_dir).rglob("*.json")), 60)
+    finally:
+        server.stop()
+    rows, body = [], None
+    for workers in args.workers:
+        for log in (True, False):
+            server = Server(items, workers, cache_dir, access_log=log)
+            try:
+                ready = server.ready(args.items)
+                if body is None:
+                    with urllib.request.urlopen(server.url + "feed.atom") as response:
+                        body = response.read()
+                rates = [wrk(server.url + "feed.atom", args.seconds) for _ in range(args.runs)]
+                memory = server.memory_mb()
+                rows.append((f"feedsvc, {workers} worker{'s' * (workers > 1)}, access log "
+                             f"{'on' if log else 'off'}", statistics.median(rates), memory,
+                             ready))
+            finally:
+                server.stop()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # nginx's workers run as an unprivileged user
+        for access in ("access.log", "off"):
+            rates, memory = nginx_rate(Path(folder), body, args.seconds, args.runs, access)
+            rows.append((f"nginx (Debian's config), access log "
+                         f"{'on' if access != 'off' else 'off'}", statistics.median(rates),
+                         {0: memory}, None))
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    nginx_on = rows[-2][1]
+    print(f"\nGET /feed.atom ({len(body)} bytes), {args.items} items; wrk -t2 -c32 "
+          f"-d{args.seconds}s, median of {args.runs}; memory: PSS after the runs")
+    print(f"  {'':44} {'req/s':>8} {'/nginx':>7} {'memory':>9}  {'processes (MB)':<30} ready")
+    for name, rate, memory, ready in rows:
+        parts = " + ".join(f"{value:.0f}" for value in memory.values())
+        print(f"  {name:44} {rate:8.0f} {rate / nginx_on:7.2f} {sum(memory.values()):7.0f} MB"
+              f"  {parts:<30} {'' if ready is None else f'{ready:.1f} s'}")
+    by_name = {name: (rate, sum(memory.values())) for name, rate, memory, _ in rows}
+    for workers in args.workers:
+        label = f"feedsvc, {workers} worker{'s' * (workers > 1)}, access log"
+        on, off = by_name[f"{label} on"][0], by_name[f"{label} off"][0]
+        print(f"  {workers} worker(s): access log costs {1 - on / off:.0%} of throughput "
+              "(target <= 10%)")
+    if 1 in args.workers:
+        one = by_name["feedsvc, 1 worker, access log on"][1]
+        for workers in args.workers[1:]:
+            many = by_name[f"feedsvc, {workers} workers, access log on"][1]
+            print(f"  memory of {workers} workers / 1 worker: {many / one:.2f} "
+                  "(target <= 1.3)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -276,15 +389,20 @@ def main():
     throughput.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     throughput.add_argument("--seconds", type=int, default=10)
     throughput.add_argument("--runs", type=int, default=3)
-    for name in ("startup", "update", "item-page"):
-        command = commands.add_parser(name)
+    workers = commands.add_parser("workers")
+    workers.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    workers.add_argument("--seconds", type=int, default=10)
+    workers.add_argument("--runs", type=int, default=3)
+    for name in ("startup", "update", "item-page", "workers"):
+        command = commands.choices.get(name) or commands.add_parser(name)
         command.add_argument("--items", type=int, default=100_000)
     commands.choices["startup"].add_argument("--runs", type=int, default=1)
+    commands.choices["startup"].add_argument("--workers", type=int, default=2)
     commands.choices["update"].add_argument("--edits", type=int, default=10)
     commands.choices["item-page"].add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
     {"throughput": cmd_throughput, "startup": cmd_startup, "update": cmd_update,
-     "item-page": cmd_item_page}[args.command](args)
+     "item-page": cmd_item_page, "workers": cmd_workers}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import click
@@ -44,31 +45,58 @@ def main():
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
 @click.option("--base-url", help="Public URL of the site; every absolute URL starts with it "
               "(default: http://HOST:PORT/).")
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Server processes; each holds its own index of the items.")
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option("--workers", type=int, default=None,
+              help="Server processes (default: the `workers` setting; 0 picks one per core, "
+                   "at least 2). They share one parsed index.")
+@click.option("--access-log/--no-access-log", default=None,
+              help="One line per request on standard output (default: the `access_log` "
+                   "setting, on).")
 def serve(items_dir, config_file, host, port, base_url, workers, access_log):
     """Run the production HTTP server (granian) on the items folder."""
+    import gc
+    import multiprocessing
+
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
-    settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
+    from . import web
+
+    options = dict(items_dir=items_dir, base_url=base_url, workers=workers,
+                   access_log=access_log)
+    settings = _settings(config_file, **options)
     # The default is still there when neither the user nor a moved site's config gave one.
     if base_url is None and "base_url" not in _configured(config_file) and \
             settings.base_url == Settings.base_url:
         # Nothing says where the site lives: where it listens, so its links work here.
-        settings = _settings(config_file, items_dir=items_dir,
-                             base_url=f"http://{host}:{port}/")
-    # Workers build their own app from the environment: hand the settings over there.
+        options["base_url"] = f"http://{host}:{port}/"
+        settings = _settings(config_file, **options)
+    workers = settings.workers or default_workers()
+    click.echo(f"feedsvc: serving {settings.items_dir} at {settings.base_url} "
+               f"(listening on {host}:{port}, {workers} worker{'s' * (workers > 1)})",
+               err=True)
     # Absolute, but not resolved: `--items current` must keep following the link when a
     # deploy swaps it.
-    os.environ["FEEDSVC_ITEMS_DIR"] = os.path.abspath(settings.items_dir)
-    os.environ["FEEDSVC_BASE_URL"] = settings.base_url
-    if config_file is not None:
-        os.environ["FEEDSVC_CONFIG"] = str(Path(config_file).resolve())
-    click.echo(f"feedsvc: serving {settings.items_dir} at {settings.base_url} "
-               f"(listening on {host}:{port})", err=True)
+    options["items_dir"] = os.path.abspath(settings.items_dir)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # The index is built once, here, and the workers are forked from it: they share its
+        # memory (copy-on-write; frozen out of the cyclic GC's reach, whose bookkeeping
+        # would write to every object) instead of each parsing and holding its own.
+        from .workers import Changes, Follower
+
+        multiprocessing.set_start_method("fork", force=True)
+        app = web.build_app({"config_file": config_file, **options})
+        changes = Changes()
+        Follower(app.extensions["feedsvc"].store, changes).start()
+        gc.freeze()
+        loader = partial(_forked_worker, app, changes)
+    else:  # no fork (macOS's default, Windows): each worker builds its own from the settings
+        for name, value in options.items():
+            if value is not None:
+                os.environ[f"FEEDSVC_{name.upper()}"] = str(value)
+        if config_file is not None:
+            os.environ["FEEDSVC_CONFIG"] = str(Path(config_file).resolve())
+        loader = None
     _raise_open_files_limit(settings.max_connections * workers + 1024)
     Granian(
         "feedsvc.web:create_app",
@@ -80,7 +108,9 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         # Requests are answered from memory, rarely blocked on the disk: a few Python threads
         # per core keep the GIL busy; hundreds (granian's WSGI default) only contend for it.
         blocking_threads=2 * (os.cpu_count() or 1) + 1,
-        log_access=access_log,
+        # Our own access log (accesslog.py), written off the request path; granian's formats
+        # each line in the request's thread.
+        log_access=False,
         # Crowds: thousands of pollers keep connections open; granian's default admits
         # backlog/workers (1024) at once and makes the next reader wait behind idle ones.
         backlog=4096,
@@ -94,7 +124,20 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
         # SIGTERM lets responses in flight finish, but a reader that stops reading must not
         # hold the shutdown forever.
         workers_kill_timeout=SHUTDOWN_GRACE,
-    ).serve()
+    ).serve(target_loader=loader)
+
+
+def default_workers() -> int:
+    """One worker per core, and never fewer than two: when one dies, the other keeps
+    listening while it is replaced (benchmarks/README.md has the measurements)."""
+    return max(2, os.cpu_count() or 1)
+
+
+def _forked_worker(app, changes, target: str):
+    """In each forked worker: catch up with the folder, then start its own threads."""
+    from .web import start
+
+    return start(app, changes)
 
 
 SHUTDOWN_GRACE = 30  # seconds

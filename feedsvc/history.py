@@ -12,6 +12,7 @@ in SQLite next to the item cache, shared safely by every worker on the folder.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from datetime import datetime, timezone
@@ -35,19 +36,30 @@ class History:
     def __init__(self, path: Path | None = None):
         self._lock = threading.Lock()
         self._memory: dict[str, tuple[str, int, bool]] = {}
+        self._path = path
         self._db: sqlite3.Connection | None = None
-        if path is not None:
+        self._pid = None  # the process `_db` was opened in
+        self._open()
+
+    def _open(self) -> None:
+        # A connection must not cross a fork (SQLite's own rule): a server worker forked
+        # from the process that built the app opens its own.
+        self._pid, self._db = os.getpid(), None
+        if self._path is not None:
             try:
-                self._db = _connect(path)
+                self._db = _connect(self._path)
             except sqlite3.Error as error:
                 # Unsafe only in one way: a restart would date every document at start-up,
                 # which is later than the truth, so pollers download once more. Never a miss.
                 log.warning("cannot keep document history in %s (%s): it lasts until the "
-                            "process ends", path, error)
+                            "process ends", self._path, error)
+                self._path = None
 
     def modified(self, key: str, tag: str, stamp: datetime) -> tuple[datetime, bool]:
         seconds = int(stamp.timestamp())
         with self._lock:
+            if self._pid != os.getpid():
+                self._open()
             if self._db is None:
                 return self._record(self._memory.get(key), key, tag, seconds, self._memory)
             try:

@@ -192,6 +192,11 @@ class Store:
                 self._set_fault(name, "")
         return True
 
+    def file_keys(self) -> dict[str, tuple]:
+        """Each file's key as last read (workers.Follower compares the folder with them)."""
+        with self._lock:
+            return {relpath: state.key for relpath, state in self._files.items()}
+
     def parsed_items(self) -> list[Item]:
         """Every item that parsed, published or not, in path order."""
         with self._lock:

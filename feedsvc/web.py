@@ -9,17 +9,23 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, has_request_context, request
 
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .accesslog import AccessLog
 from .config import Settings, load_settings
 from .content import content_html, summary_text
 from .history import History, document_key, history_path
 from .responses import Document, answer
 from .store import Snapshot, Store
 from .urls import Links
+
+if TYPE_CHECKING:
+    from .workers import Changes
 
 DOCUMENT_CACHE_SIZE = 4096
 ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
@@ -33,6 +39,8 @@ class Service:
         self.settings = settings
         self.store = store
         self.history = history
+        self.access_log: AccessLog | None = None  # writing, once `start` ran in this process
+        self.publisher = None  # websub.Publisher, with hubs
         self._documents: OrderedDict[tuple, Document] = OrderedDict()
         self._hot: dict[str, tuple[str, Document]] = {}  # PATH_INFO -> (version, document)
         self._lock = threading.Lock()
@@ -100,20 +108,29 @@ def service() -> Service:
 
 
 def create_app(test_config: dict | None = None, *, watch: bool = True, clock=None) -> Flask:
-    """Build the app. `test_config` overrides settings (tests pass `items_dir` and friends);
-    `clock` replaces the wall clock (tests)."""
+    """Build the app and (`watch`) start following the folder. `test_config` overrides
+    settings (tests pass `items_dir` and friends); `clock` replaces the wall clock (tests)."""
+    app = build_app(test_config, clock=clock)
+    if watch:
+        start(app)
+    return app
+
+
+def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
+    """The app with its index built, and no thread running: `serve` builds it once and
+    forks its workers from it, so they share the parsed index (`start` in each)."""
     from .routes import feeds, items, pages
 
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
     store = Store(settings, **({"clock": clock} if clock else {}))
+    svc = Service(settings, store, History(history_path(settings)))
     if settings.hubs:
         from .websub import Publisher
 
-        store.listeners.append(Publisher(settings).snapshot_changed)
-    if watch:
-        store.start()
-    app.extensions["feedsvc"] = Service(settings, store, History(history_path(settings)))
+        svc.publisher = Publisher(settings)
+        store.listeners.append(svc.publisher.snapshot_changed)
+    app.extensions["feedsvc"] = svc
     app.jinja_env.globals.update(links=Links(settings), site=settings,
                                  content_html=content_html, summary_text=summary_text)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
@@ -125,7 +142,30 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(items.blueprint)
     app.after_request(_common_headers)
-    app.wsgi_app = FastPath(app, app.extensions["feedsvc"])
+    app.wsgi_app = FastPath(app, svc)
+    if settings.trust_forwarded:
+        # Behind N proxies: the client's address, scheme and host are what the Nth hop from
+        # here says (the access log shows that address). Documents never use them.
+        n = settings.trust_forwarded
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    return app
+
+
+def start(app: Flask, changes: "Changes | None" = None) -> Flask:
+    """Run the app's threads in this process: the access log, and following the folder,
+    by watching it, or (in a forked `serve` worker) by applying the `changes` the main
+    process saw, after those since the index was built: a worker never answers from an
+    older snapshot than the folder holds."""
+    svc: Service = app.extensions["feedsvc"]
+    if svc.settings.access_log:
+        svc.access_log = AccessLog().start()
+    if changes is None:
+        svc.store.start()
+    else:
+        if svc.publisher is not None:
+            svc.publisher.changes = changes
+        changes.catch_up(svc.store)
+        changes.follow(svc.store)
     return app
 
 
@@ -174,8 +214,19 @@ class FastPath:
                     environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"))
                 headers.extend(self.service.security_headers(document.media_type))
                 start_response(STATUS_LINES[status], headers)
+                if self.service.access_log is not None:
+                    self.service.access_log.record(environ, status, len(body))
                 return [body] if body else []
-        return self.flask_app(environ, start_response)
+        access_log = self.service.access_log
+        if access_log is None:
+            return self.flask_app(environ, start_response)
+
+        def logged(status: str, headers, exc_info=None):
+            size = next((value for name, value in headers if name == "Content-Length"), "-")
+            access_log.record(environ, status[:3], "0" if method == "HEAD" else size)
+            return start_response(status, headers, exc_info)
+
+        return self.flask_app(environ, logged)
 
 
 STATUS_LINES = {200: "200 OK", 304: "304 Not Modified"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -57,15 +58,30 @@ class Publisher:
         # holds this lock is the one that tells the hubs, so each change is announced once.
         key = hashlib.sha256(f"{Path(settings.items_dir).resolve()}\0{settings.base_url}"
                              .encode()).hexdigest()[:16]
-        self._lock_file = open(Path(tempfile.gettempdir()) / f"feedsvc-websub-{key}.lock", "a")
+        self._lock_path = Path(tempfile.gettempdir()) / f"feedsvc-websub-{key}.lock"
+        self._pid = None  # the process the lock file and the sending thread belong to
         self._pending: dict[tuple[str, str], tuple[int, float]] = {}  # (hub, topic) -> tries, due
         self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="feedsvc-websub", daemon=True)
-        self._thread.start()
+        # In a forked `serve` worker: the other workers' progress (workers.Changes), so that
+        # a hub fetching the feed at once gets the new one from whichever worker answers.
+        self.changes = None
+        self._applied = 0  # how far this worker had applied the changes at the last snapshot
+
+    def _attach(self) -> None:
+        """The lock file and the sending thread, in this process. Server workers are forked
+        from the process that built the app: threads do not cross a fork, and a lock file
+        description shared with a sibling would make both of them leaders."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._lock_file = open(self._lock_path, "a")
+        self._pending, self._condition = {}, threading.Condition()
+        threading.Thread(target=self._run, name="feedsvc-websub", daemon=True).start()
 
     def is_leader(self) -> bool:
         """Whether this process announces changes (asked again each time: if the leader
         exits, another process takes over at the next change)."""
+        self._attach()
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
@@ -76,6 +92,8 @@ class Publisher:
         if not self.is_leader():
             return
         topics = changed_topics(old, new, self.settings)
+        if self.changes is not None:
+            self._applied = self.changes.position
         with self._condition:
             for hub in self.settings.hubs:
                 for topic in topics:
@@ -92,6 +110,8 @@ class Publisher:
                 key, tries = job
                 del self._pending[key]
             hub, topic = key
+            if self.changes is not None:
+                self.changes.wait_for_workers(self._applied)
             if self._post(hub, topic):
                 continue
             if tries + 1 >= MAX_ATTEMPTS:

@@ -57,6 +57,10 @@ def test_feed_reader_library_gets_304_on_second_poll(serve, items_dir):
     assert len(list(client.get_entries())) == 5
     client.update_feed(url)  # update_feed ignores the schedule: always polls
     client.close()
-    log = [line for line in server.log.read_text().splitlines() if "/feed.atom" in line]
+
+    def logged():  # the access log is written in batches, about once a second
+        return [line for line in server.log.read_text().splitlines() if "/feed.atom" in line]
+
+    log = wait_for(lambda: len(logged()) >= 2 and logged(), what=lambda: logged())
     assert len(log) == 2, log
     assert '" 200 ' in log[0] and '" 304 ' in log[1], log
