@@ -29,6 +29,10 @@ from .watcher import Watcher
 log = logging.getLogger("feedsvc")
 # Parse on every core when at least this many files need it (a cold start, not an edit).
 PARALLEL_MIN = 2000
+# A start that found the cache and re-read fewer files than this leaves the cache as it is:
+# writing all of it (1.6 s at 100,000 items) would cost more than re-reading those few files
+# at the next start. (`feedsvc build` after one edit, 6.4 s -> 4.8 s at 100,000 items.)
+SAVE_AT_START = 100
 # Faults under which the snapshot served is the last good one (/healthz answers 503).
 STALE = ("folder", "held")
 
@@ -49,6 +53,7 @@ class Store:
         # snapshot served is the last good one, not what the folder holds.
         self.faults: dict[str, str] = {}
         self._cache_dirty = False
+        self._changed = 0  # files parsed or gone since the cache was written
         self._index: Index | None = None  # None: rebuild it on the next refresh
         # Changes are in the index but wait for the next clock second to be published; and
         # whether the index was rebuilt since the last snapshot (publish from EMPTY, then).
@@ -64,6 +69,7 @@ class Store:
         try:
             self._files: dict[str, FileState] = {
                 relpath: FileState(*entry) for relpath, entry in cache.load(settings).items()}
+            cached = bool(self._files)
             self.refresh()
         finally:
             gc.enable()
@@ -72,7 +78,8 @@ class Store:
                  "%d published, %d left out (feedsvc check lists them)", len(self._files),
                  self.root, time.perf_counter() - started, self.parse_count,
                  len(self.snapshot.items), len(self.snapshot.errors))
-        self.save_cache()
+        if not cached or self._changed >= SAVE_AT_START:
+            self.save_cache()
 
     def save_cache(self) -> None:
         """Write the on-disk cache if anything was parsed or removed since it was read."""
@@ -80,7 +87,7 @@ class Store:
             if not self._cache_dirty:
                 return
             entries = {relpath: (state.key, state.result) for relpath, state in self._files.items()}
-            self._cache_dirty = False
+            self._cache_dirty, self._changed = False, 0
         failure = cache.save(self.settings, entries)  # logged there, once
         if failure:
             self.faults["cache"] = failure
@@ -122,6 +129,7 @@ class Store:
                 self._files[relpath] = fresh or self.parser.read(relpath, key, state)
                 changes[relpath] = (state and state.result, self._files[relpath])
             self._cache_dirty |= bool(changes)
+            self._changed += len(changes)
             lost = sum(1 for old, new in changes.values()
                        if isinstance(old, Item) and not (new and isinstance(new.result, Item)))
             return self._update_index(changes, lost)
