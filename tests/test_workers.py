@@ -52,7 +52,8 @@ def test_a_reader_a_whole_ring_behind_rescans_everything():
     assert changes.take() is None
 
 
-def worker(changes: Changes, go, done) -> None:
+def worker(changes: Changes, ready, go, done) -> None:
+    ready.set()  # its slot holds its pid from the fork on: it is a worker to wait for
     go.wait(timeout=30)
     changes.take()
     changes.acknowledge()  # as `follow` does once the paths are applied
@@ -63,9 +64,13 @@ def test_hubs_are_told_once_every_worker_applied_the_change():
     fork = multiprocessing.get_context("fork")
     changes = Changes(size=1024)
     first, second, done = fork.Event(), fork.Event(), fork.Event()
-    workers = [fork.Process(target=worker, args=(changes, go, done)) for go in (first, second)]
+    ready = [fork.Event(), fork.Event()]
+    workers = [fork.Process(target=worker, args=(changes, up, go, done))
+               for up, go in zip(ready, (first, second))]
     for process in workers:
         process.start()
+    for up in ready:
+        assert up.wait(timeout=30)
     changes.publish(["new.md"])
     mark = changes._written()  # where a worker that applied the change has read to
     first.set()
