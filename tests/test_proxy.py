@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from feedsvc.cli import main as feedsvc
 from feedsvc.responses import MIN_COMPRESS_BYTES, STALE_IF_ERROR
 
-from conftest import free_port, wait_for, write
+from conftest import free_port, stop_process, wait_for, write
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FEEDS = ("/feed.atom", "/feed.rss", "/feed.json")
@@ -148,13 +148,7 @@ class Proxy:
                        if path.exists())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # the master stops its workers, then exits
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)  # the master stops its workers, then exits
 
 
 @pytest.fixture
