@@ -223,7 +223,8 @@ class FastPath:
 
         def logged(status: str, headers, exc_info=None):
             size = next((value for name, value in headers if name == "Content-Length"), "-")
-            access_log.record(environ, status[:3], "0" if method == "HEAD" else size)
+            no_body = method == "HEAD" or status.startswith("304")
+            access_log.record(environ, status[:3], "0" if no_body else size)
             return start_response(status, headers, exc_info)
 
         return self.flask_app(environ, logged)
