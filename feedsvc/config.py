@@ -10,6 +10,7 @@ import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -97,11 +98,16 @@ class Settings:
 
     @property
     def authority(self) -> str:
-        return self.tag_authority or urlsplit(self.base_url).hostname or "localhost"
+        return _authority(self.tag_authority, self.base_url)
 
     def url(self, path: str = "") -> str:
         """An absolute URL under the configured base URL (never the request's Host)."""
         return self.base_url + path.lstrip("/")
+
+
+@lru_cache(maxsize=8)  # asked for every entry id of a cold start
+def _authority(tag_authority: str, base_url: str) -> str:
+    return tag_authority or urlsplit(base_url).hostname or "localhost"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

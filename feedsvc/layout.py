@@ -10,8 +10,10 @@ check` says why, per file.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from pathlib import PurePosixPath
+from typing import NamedTuple
 
 ITEM_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html"}
 SECTION_FILES = {"_index.md", "_index.markdown", "_index.html"}
@@ -19,6 +21,23 @@ BUNDLE_INDEXES = {"index.md", "index.markdown", "index.html"}
 POSTS, DRAFTS = "_posts", "_drafts"
 # A dated file name: Jekyll's `2024-05-01-name`, Zola's also `2024-05-01_name`.
 DATED_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[-_](.+)$")
+
+
+class FileName(NamedTuple):
+    """The parts of a relative POSIX path that name an item, as PurePosixPath would give
+    them, at a fraction of its cost (worked out for each of 100,000 files at a cold start)."""
+
+    parent: str  # the name of the folder it is in; "" at the top
+    name: str
+    stem: str
+    suffix: str
+    nested: bool  # in a folder, not at the top
+
+
+def file_name(relpath: str) -> FileName:
+    folder, _, name = relpath.rpartition("/")
+    stem, suffix = posixpath.splitext(name)
+    return FileName(folder.rpartition("/")[2], name, stem, suffix, bool(folder))
 
 
 def is_item_name(name: str) -> bool:
@@ -43,19 +62,20 @@ def not_an_item(relpath: str, in_bundle: bool, jekyll: bool) -> str:
 
     `in_bundle`: its folder holds a bundle's `index.md`; `jekyll`: the root is a Jekyll site.
     """
-    path = PurePosixPath(relpath)
-    if jekyll and path.parts[0] not in (POSTS, DRAFTS):
+    top, _, _ = relpath.partition("/")
+    folder, _, name = relpath.rpartition("/")
+    if jekyll and top not in (POSTS, DRAFTS):
         return "a page of the Jekyll site, not a post: posts are in _posts/ (and _drafts/)"
-    if path.name.lower() in SECTION_FILES and len(path.parts) == 1:
+    if name.lower() in SECTION_FILES and not folder:
         return ("describes the home page (Hugo/Zola _index), not an item: the home page's title "
                 "and subtitle are the settings `title` and `subtitle`")
-    if in_bundle and path.name.lower() not in BUNDLE_INDEXES:
-        return f"a resource of the page bundle {path.parent}/, not an item"
+    if in_bundle and name.lower() not in BUNDLE_INDEXES:
+        return f"a resource of the page bundle {folder or '.'}/, not an item"
     return ""
 
 
 def is_draft_path(relpath: str) -> bool:
-    return PurePosixPath(relpath).parts[0] == DRAFTS
+    return relpath.partition("/")[0] == DRAFTS
 
 
 def holds_bundle(names) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import Settings
 from .folder import OUTSIDE, Folder, file_key
-from .items import Item, ItemError, read_item
+from .items import Item, ItemError, read_file, read_item
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
@@ -33,12 +33,12 @@ class FileState:
 
 def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
     """In a worker process: [(path, Item or ItemError, stat key after the read)]."""
-    root = Path(settings.items_dir)
+    root = str(settings.items_dir)
     results = []
     for relpath in paths:
-        path = root / relpath
+        path = os.path.join(root, relpath)
         try:
-            result = read_item(path, root, settings, keep_body=False)
+            result = read_file(relpath, path, settings, keep_body=False)
         except ItemError as error:
             result = error
         except Exception:  # left to the main process, which logs it properly

@@ -189,6 +189,8 @@ def expand(relpath: str, body: str, first_line: int, meta: dict, url: str, setti
     `url`: the post's own URL; `read(path)`: the URL of the post or section in the file at
     `path`, None when it is none; `markdown`: the body is Markdown (else HTML)."""
     kind = engine(settings)
+    if not kind:
+        return body, []
     root = Path(settings.items_dir)
     if kind == "jekyll":
         page = {**meta, "url": urlsplit(url).path}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # XML 1.0 cannot carry C0 controls other than tab/newline/CR, lone surrogates, U+FFFE/U+FFFF;
 # C1 controls are legal but "discouraged" (XML 1.0 section 2.2) and the W3C validator flags them.
@@ -33,6 +34,7 @@ def slugify(text: str) -> str:
     return slug[:MAX_SLUG_LENGTH].rstrip("-_")
 
 
+@lru_cache(maxsize=16384)  # a site has few distinct tags, and 100,000 items name them
 def tag_slug(tag: str) -> str:
     """The URL of a tag: `C++` -> `c-plus-plus`, `C#` -> `c-sharp`, `.NET` -> `dot-net`.
 

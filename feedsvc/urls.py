@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import PurePosixPath
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from .config import Settings
-from .layout import BUNDLE_INDEXES, DATED_NAME, DRAFTS, POSTS
+from .layout import BUNDLE_INDEXES, DATED_NAME, DRAFTS, POSTS, file_name
 from .text import slugify, tag_slug
 
 _PLACEHOLDER = re.compile(r":(short_year|year|i_month|month|i_day|day|hour|minute|second|"
@@ -37,9 +37,12 @@ def jekyll_title(relpath: str, slug: str) -> str:
     """Jekyll's `:title`: the front matter slug or the file name (without its date), in
     Jekyll's "pretty" slugify, which keeps case and `.~!$&'()+,;=@`
     (`jekyll-sass-converter-3.0-released`), where our own slugs would not."""
-    path = PurePosixPath(relpath)
-    name = path.parent.name if path.name.lower() in BUNDLE_INDEXES and path.parent.name \
-        else DATED_NAME.sub(r"\4", path.stem)
+    path = file_name(relpath)
+    if path.name.lower() in BUNDLE_INDEXES and path.parent:
+        name = path.parent
+    else:
+        dated = DATED_NAME.match(path.stem)
+        name = dated.group(4) if dated else path.stem
     return _NOT_PRETTY.sub("-", slug if slug != slugify(name) else name).strip("-") or slug
 
 
@@ -47,32 +50,64 @@ def expand(pattern: str, relpath: str, slug: str, published: datetime,
            categories: tuple[str, ...]) -> str:
     """`pattern` with its placeholders filled in for one item (Jekyll's names and meaning:
     https://jekyllrb.com/docs/permalinks/#placeholders); `//` collapsed. `:slug` is the
-    item's slug, lowercase as Hugo and Zola write URLs; `:title` is Jekyll's."""
-    folders = _content_folders(relpath)
-    values = {
-        "year": f"{published.year:04d}", "short_year": f"{published.year % 100:02d}",
-        "month": f"{published.month:02d}", "i_month": str(published.month),
-        "day": f"{published.day:02d}", "i_day": str(published.day),
-        "hour": f"{published.hour:02d}", "minute": f"{published.minute:02d}",
-        "second": f"{published.second:02d}",
-        "title": jekyll_title(relpath, slug), "slug": slug,
-        "section": folders[0] if folders else "",
-        "path": "/".join(folders),
-        "categories": "/".join(tag_slug(category) for category in categories),
-        "output_ext": ".html",
-    }
+    item's slug, lowercase as Hugo and Zola write URLs; `:title` is Jekyll's.
+
+    Only the placeholders the pattern uses are worked out: this runs for every item of a cold
+    start (100,000 of them), and `:title` alone costs a slugify."""
+    values = {name: _placeholder(name, relpath, slug, published, categories)
+              for name in _placeholders(pattern)}
     path = _PLACEHOLDER.sub(lambda match: values[match.group(1)], pattern)
-    return re.sub(r"/{2,}", "/", path)
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
-def _content_folders(relpath: str) -> list[str]:
+_SLASHES = re.compile(r"/{2,}")
+
+
+@lru_cache(maxsize=64)
+def _placeholders(pattern: str) -> frozenset[str]:
+    return frozenset(_PLACEHOLDER.findall(pattern))
+
+
+def _placeholder(name: str, relpath: str, slug: str, published: datetime,
+                 categories: tuple[str, ...]) -> str:
+    if name in _DATE_PARTS:
+        return _DATE_PARTS[name](published)
+    if name == "title":
+        return jekyll_title(relpath, slug)
+    if name == "slug":
+        return slug
+    if name == "categories":
+        return "/".join(tag_slug(category) for category in categories)
+    if name == "output_ext":
+        return ".html"
+    folders = _content_folders(relpath)
+    if name == "section":
+        return folders[0] if folders else ""
+    return "/".join(folders)  # path
+
+
+_DATE_PARTS = {
+    "year": lambda d: f"{d.year:04d}", "short_year": lambda d: f"{d.year % 100:02d}",
+    "month": lambda d: f"{d.month:02d}", "i_month": lambda d: str(d.month),
+    "day": lambda d: f"{d.day:02d}", "i_day": lambda d: str(d.day),
+    "hour": lambda d: f"{d.hour:02d}", "minute": lambda d: f"{d.minute:02d}",
+    "second": lambda d: f"{d.second:02d}",
+}
+
+
+def _content_folders(relpath: str) -> tuple[str, ...]:
     """The folders an item sits in, as URL words: not Jekyll's `_posts`/`_drafts`, and not
     a bundle's own folder (its name is the item's slug)."""
-    path = PurePosixPath(relpath)
-    parts = list(path.parent.parts)
-    if parts and path.name.lower() in BUNDLE_INDEXES:
+    folder, _, name = relpath.rpartition("/")
+    return _folder_words(folder, name.lower() in BUNDLE_INDEXES)
+
+
+@lru_cache(maxsize=4096)  # per folder, not per item
+def _folder_words(folder: str, bundle: bool) -> tuple[str, ...]:
+    parts = folder.split("/") if folder else []
+    if parts and bundle:
         parts.pop()
-    return [slugify(part) for part in parts if part not in (POSTS, DRAFTS)]
+    return tuple(slugify(part) for part in parts if part not in (POSTS, DRAFTS))
 
 
 def item_path(settings: Settings, relpath: str, slug: str, published: datetime,
