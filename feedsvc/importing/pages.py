@@ -60,7 +60,9 @@ def html_article(source: Source) -> Article:
 
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its notes are not ours
     page = _decoded(source)
+    # Readers' comments are not the article (trafilatura keeps them unless told).
     found = trafilatura.bare_extraction(page, url=source.url or None, with_metadata=True,
+                                        include_comments=False,
                                         date_extraction_params=DATE_SEARCH)
     if found is None or not (found.text or "").strip():
         raise SourceError(source.name, "no article found in the page (is it the page itself, "
@@ -71,7 +73,8 @@ def html_article(source: Source) -> Article:
     markdown = trafilatura.extract(page, url=source.url or canonical or None,
                                    output_format="markdown", include_images=True,
                                    include_links=True, include_formatting=True,
-                                   include_tables=True, with_metadata=False) or ""
+                                   include_tables=True, include_comments=False,
+                                   with_metadata=False) or ""
     title = " ".join(clean_text(found.title or "").split()) or _title_from_name(source)
     text = _without_title(clean_text(found.text), title)
     origin = [("source_url", source.url) if source.url else ("source_file", source.path)]
