@@ -8,6 +8,7 @@ an imported file and the next import brings it back; edit it and it stays yours.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from .article import Article
 
 # Front matter keys naming where an article came from: a later import skips what they name.
 ORIGIN_KEYS = ("source_url", "canonical_url", "link")
+ABSOLUTE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")  # a URI, as urls.entry_id tells
 MAX_SAME_SLUG = 1000
 
 
@@ -95,12 +97,13 @@ class Importer:
 
     def _keys(self, explicit_id: str, origin: dict) -> list[str]:
         # A non-URI id (a Ghost RSS guid) is read as a `tag:` id: compare it in that form.
-        keys = [entry_id(self.settings, "", "", "", None, (), explicit_id)]
+        keys = [entry_id(self.settings, "", "", "", None, (), explicit_id), explicit_id]
         return keys + [value for key, value in origin.items()
                        if key in ORIGIN_KEYS and isinstance(value, str) and value]
 
     def _remember(self, item: Item) -> None:
-        for key in [item.id, item.url] + [item.extra.get(key) for key in ORIGIN_KEYS]:
+        keys = [item.id, item.url] + [item.extra.get(key) for key in (*ORIGIN_KEYS, "guid")]
+        for key in keys:
             if isinstance(key, str) and key:
                 self.known.setdefault(key, item.path)
         self.urls.add(item.url)
@@ -143,6 +146,9 @@ def front_matter(article: Article, now: datetime, old_path: str = "") -> dict:
     if article.lang:
         meta["lang"] = article.lang
     meta["id"] = article.id
+    if not ABSOLUTE_ID.match(article.id):
+        # Atom makes it a `tag:` URI; RSS and JSON Feed readers know it as written.
+        meta["guid"] = article.id
     if old_path:
         meta["url"] = old_path
     meta.update(article.origin)
