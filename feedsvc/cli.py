@@ -1,4 +1,4 @@
-"""The `feedsvc` command: serve, check, build, new."""
+"""The `feedsvc` command: serve, check, build, new, import, deploy."""
 
 from __future__ import annotations
 
@@ -220,19 +220,74 @@ def build(out, items_dir, config_file, base_url, force):
     settings = _settings(config_file, items_dir=items_dir, base_url=base_url)
     app = create_app({"config_file": config_file, "items_dir": settings.items_dir,
                       "base_url": settings.base_url}, watch=False)
-    progress = None
-    if sys.stdout.isatty():  # a bar on a terminal; nothing extra in a log or a pipe
-        def progress(total):
-            return click.progressbar(length=total, label=f"Rendering {total} documents",
-                                     file=sys.stdout)
     try:
-        report = export(app, out, progress=progress, force=force)
+        report = export(app, out, progress=_progress_bar("Rendering {total} documents"),
+                        force=force)
     except (BuildError, OSError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{out} for {settings.base_url}: {report.rendered} documents rendered by "
                f"{report.processes} process{'es' if report.processes > 1 else ''}; files: "
                f"{report.written} written / {report.unchanged} unchanged / "
                f"{report.deleted} deleted")
+
+
+def _progress_bar(label: str):
+    """On a terminal, a function of the total giving a click progress bar (a context manager
+    with `update(count)`) labelled `label`; None in a log or a pipe, which get no bar."""
+    if not sys.stdout.isatty():
+        return None
+
+    def progress(total):
+        return click.progressbar(length=total, label=label.format(total=total),
+                                 file=sys.stdout)
+
+    return progress
+
+
+@main.command("import")
+@click.argument("sources", nargs=-1, required=True, metavar="FILE_OR_URL...")
+@click.option("--feed", "as_feed", is_flag=True,
+              help="Each source is a feed (Atom, RSS or JSON Feed): one item per entry, with "
+                   "the entry's own id.")
+@items_option
+@config_option
+def import_(sources, as_feed, items_dir, config_file):
+    """Turn saved web pages into items: .html and .txt files, folders of them, or http(s)
+    URLs. With --feed, every entry of a feed. What the folder already holds is skipped."""
+    from .importing import SourceError, import_sources
+    from .importing.writer import Imported
+
+    logging.getLogger("feedsvc").setLevel(logging.CRITICAL)  # other files are check's job
+    settings = _settings(config_file, items_dir=items_dir)
+    progress = _progress_bar("Importing {total} sources") if len(sources) > 1 or \
+        any(Path(name).is_dir() for name in sources) else None
+    counts = {"imported": 0, "skipped": 0, "errors": 0, "warnings": 0}
+    lines: list[tuple[str, bool]] = []  # (line, to standard error); after the bar, if any
+
+    def say(line: str, error: bool = False) -> None:
+        if progress is None:
+            click.echo(line, err=error)
+        else:
+            lines.append((line, error))
+
+    for name, outcome in import_sources(list(sources), settings, as_feed, progress):
+        if isinstance(outcome, SourceError):
+            counts["errors"] += 1
+            say(f"{outcome.source}: error: {outcome.message}", error=True)
+        elif isinstance(outcome, Imported):
+            counts["imported"] += 1
+            say(f"{Path(settings.items_dir) / outcome.path} <- {name}")
+            for warning in outcome.warnings:
+                counts["warnings"] += 1
+                say(f"{outcome.path}:1: warning: {warning}")
+        else:
+            counts["skipped"] += 1
+            say(f"{name}: skipped: already in {outcome.path} ({outcome.reason})")
+    for line, error in lines:
+        click.echo(line, err=error)
+    click.echo(f"{counts['imported']} imported, {counts['skipped']} already there (skipped), "
+               f"{counts['errors']} error(s), {counts['warnings']} warning(s)")
+    sys.exit(1 if counts["errors"] else 0)
 
 
 @main.command()

@@ -89,8 +89,10 @@ def content_warnings(item: Item) -> list[str]:
     elif nesting_depth(raw_html(item)) > MAX_NESTING:
         warnings.append(f"markup nested more than {MAX_NESTING} levels deep: "
                         "published as plain text")
-    if not item.summary:
-        warnings.append("no summary: listings show the start of the text")
+    if not item.summary and len(_plain_text(item)) > SUMMARY_LENGTH:
+        # A text short enough is shown whole: only a cut one needs a summary.
+        warnings.append(f"no summary: listings show the text's first {SUMMARY_LENGTH} "
+                        "characters, cut at a word")
     return warnings
 
 
@@ -178,9 +180,13 @@ def summary_text(item: Item) -> str:
     """The front matter summary, else the start of the body as plain text."""
     if item.summary:
         return item.summary
-    text = html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", content_html(item))))
-    text = " ".join(text.split())
+    text = _plain_text(item)
     if len(text) <= SUMMARY_LENGTH:
         return text
     cut = text[:SUMMARY_LENGTH].rsplit(" ", 1)[0]
     return cut.rstrip(",;:.-") + "…"
+
+
+def _plain_text(item: Item) -> str:
+    """The item's text as one line of words, markup gone."""
+    return " ".join(html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", content_html(item)))).split())

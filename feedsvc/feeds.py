@@ -20,6 +20,7 @@ from lxml import etree
 from .config import Settings
 from .content import content_html, summary_text
 from .items import Author, Item
+from .text import clean_text
 from . import urls
 from .urls import document_url
 
@@ -135,7 +136,7 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
                full: bool = True) -> None:
     entry = fg.add_entry(order="append")
     entry.id(item.id)
-    entry.guid(item.id, permalink=False)
+    entry.guid(guid(item), permalink=False)
     entry.title(item.title)
     entry.link(href=item.url, rel="alternate", type="text/html")
     entry.published(item.published)
@@ -224,9 +225,17 @@ def json_bytes(document) -> bytes:
             .encode("utf-8"))
 
 
+def guid(item: Item) -> str:
+    """RSS's guid and JSON Feed's id: the entry id, or the id an old feed gave the entry
+    when it is no URI (front matter `guid`: `feedsvc import` keeps a Ghost post's there), so
+    its readers know it again. Atom's id must be a URI: it has the `tag:` form."""
+    value = item.extra.get("guid")
+    return clean_text(value).strip() or item.id if isinstance(value, str) else item.id
+
+
 def json_item(item: Item, settings: Settings, full: bool = True) -> dict:
     entry = {
-        "id": item.id,
+        "id": guid(item),
         "url": item.url,
         "title": item.title,
         # JSON Feed requires content_html or content_text: without the content, the summary.

@@ -35,8 +35,8 @@ def test_new_creates_an_item_that_checks_clean(items_dir):
     path = items_dir / result.stdout.strip().rsplit("/", 1)[-1]
     assert path.name.endswith("-a-brand-new-post.md") and path.is_file()
     assert run("new", "A brand new post!", "--items", str(items_dir)).returncode != 0
-    check = run("check", "--items", str(items_dir))
-    assert check.returncode == 0 and " 0 error(s)" in check.stdout
+    check = run("check", "--strict", "--items", str(items_dir))
+    assert check.returncode == 0 and " 0 error(s), 0 warning(s)" in check.stdout, check.stdout
 
 
 def test_check_strict_and_bad_flags(items_dir):
