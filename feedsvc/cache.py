@@ -221,16 +221,19 @@ def _decode_zone(value: list | None) -> timezone | None:
 # -- writing -------------------------------------------------------------------------------
 
 
-def save(settings: Settings, entries: dict) -> str:
+def save(settings: Settings, entries: dict, encoded: dict[str, str] | None = None) -> str:
     """Write atomically (temp file + rename), so a crash or a second process never leaves a
     torn cache behind. Never raises: a cache that cannot be written only costs a slower start.
-    Returns why it could not be written (logged once), or "" when it was."""
+    Returns why it could not be written (logged once), or "" when it was.
+
+    `encoded`: entries already written as text (`entry_text`), by relative path, for entries
+    whose result is still the one encoded."""
     path = None
     try:
         path = cache_path(settings)
         if path is None:
             return ""
-        payload = _encode(_fingerprint(settings), entries)
+        payload = _encode(_fingerprint(settings), entries, encoded or {})
         digest = hashlib.sha256(payload).hexdigest().encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, MAGIC + digest + b"\n" + payload)
@@ -279,34 +282,41 @@ def _remove_abandoned(path: Path) -> None:
             pass
 
 
-def _encode(fingerprint: str, entries: dict) -> bytes:
-    encoded = []
+def _encode(fingerprint: str, entries: dict, encoded: dict[str, str]) -> bytes:
+    texts = []
     for relpath, (key, result) in entries.items():
-        try:
-            encoded.append(_encode_entry(relpath, key, result))
-        except (Unencodable, RecursionError) as error:
-            log.debug("not caching %s: %s", relpath, error)
+        text = encoded.get(relpath)
+        if text is None:
+            text = entry_text(relpath, key, result)
+        if text is not None:
+            texts.append(text)
+    return ("[" + _dumps(fingerprint) + ",[" + ",".join(texts) + "]]").encode()
+
+
+def entry_text(relpath: str, key: tuple, result) -> str | None:
+    """The cache entry for one file, as the JSON text the cache file holds; None for a result
+    the format cannot write back exactly (the file is parsed again at the next start).
+
+    The parse workers of a cold start hand their results back in this form
+    (`parsing._parse_chunk`): it costs them about what a pickle would, the main process reads
+    it as fast as it would unpickle, and the cache is then written without encoding again."""
     try:
-        text = _dumps([fingerprint, encoded])
-    except (ValueError, TypeError, RecursionError):
-        # Something only the JSON writer refuses (an integer too long to print): find the
-        # entries it refuses, one by one, rather than lose the whole cache.
-        text = _dumps([fingerprint, []])[:-2] + ",".join(_dumped_entries(encoded)) + "]]"
-    return text.encode()
+        return _dumps(_encode_entry(relpath, key, result))
+    except (Unencodable, RecursionError, ValueError, TypeError) as error:
+        # ValueError, TypeError: what only the JSON writer refuses (an integer too long).
+        log.debug("not caching %s: %s", relpath, error)
+        return None
+
+
+def entries_from_texts(texts: list[str]) -> dict:
+    """{relative path: (stat key, result)} from texts `entry_text` wrote."""
+    return _decode_entries(json.loads("[" + ",".join(texts) + "]"))
 
 
 def _dumps(value) -> str:
     # ASCII only: a lone surrogate in a string (YAML can write one) must not break the write.
     return json.dumps(value, ensure_ascii=True, allow_nan=True, check_circular=False,
                       separators=(",", ":"))
-
-
-def _dumped_entries(encoded: list):
-    for entry in encoded:
-        try:
-            yield _dumps(entry)
-        except (ValueError, TypeError, RecursionError) as error:
-            log.debug("not caching %s: %s", entry[0], error)
 
 
 def _encode_entry(relpath: str, key: tuple, result) -> list:

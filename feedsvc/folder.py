@@ -67,6 +67,8 @@ class Folder:
                 log.warning("cannot list %s: %s", folder, error.strerror)
                 continue
             bundle = folder != root and holds_bundle(entry.name for entry in entries)
+            # Only a Jekyll site, a bundle or the top folder holds files that are no item.
+            roles = bundle or self.jekyll or folder == root
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
@@ -80,8 +82,8 @@ class Folder:
                             key = self.key(Path(entry.path))
                         else:
                             st = entry.stat(follow_symlinks=False)
-                            key = with_role((st.st_mtime_ns, st.st_size, st.st_ino),
-                                            not_an_item(relpath, bundle, self.jekyll))
+                            key = (st.st_mtime_ns, st.st_size, st.st_ino,
+                                   not_an_item(relpath, bundle, self.jekyll) if roles else "")
                         if key is not None:
                             yield relpath, key
                 except OSError:

@@ -235,7 +235,8 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int, settings: S
 
     tags = _tags(relpath, meta)
     # Jekyll's :categories are the `categories`/`category` keys alone, not tags.
-    categories = _tags(relpath, {k: meta[k] for k in ("categories", "category") if k in meta})
+    categories = _tags(relpath, {k: meta[k] for k in ("categories", "category") if k in meta}) \
+        if "categories" in meta or "category" in meta else ()
     # Permalinks take the date as written (Hugo, Zola), or in the site's zone (Jekyll).
     written = published.astimezone(zone) if settings.permalink_dates == "timezone" else published
     published = published.astimezone(timezone.utc)

@@ -42,7 +42,9 @@ def file_name(relpath: str) -> FileName:
 
 def is_item_name(name: str) -> bool:
     """Whether a file of this name may be an item (rather than an asset or a hidden file)."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in ITEM_SUFFIXES
+    # Not os.path.splitext: this runs for every file of every scan.
+    return not name.startswith(".") and "." in name and \
+        "." + name.rpartition(".")[2].lower() in ITEM_SUFFIXES
 
 
 def walks_folder(name: str) -> bool:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
-from pathlib import Path
+from multiprocessing import get_all_start_methods, get_context
 
+from . import cache
 from .config import Settings
 from .folder import OUTSIDE, Folder, file_key
 from .items import Item, ItemError, read_file, read_item
@@ -32,7 +33,9 @@ class FileState:
 
 
 def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
-    """In a worker process: [(path, Item or ItemError, stat key after the read)]."""
+    """In a worker process: [(path, stat key after the read, its cache entry as text or None,
+    the result itself when it has no such text)]. Results travel as cache entries
+    (`cache.entry_text`), which the cache file is then written from as they are."""
     root = str(settings.items_dir)
     results = []
     for relpath in paths:
@@ -43,8 +46,19 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
             result = error
         except Exception:  # left to the main process, which logs it properly
             continue
-        results.append((relpath, result, file_key(path)))
+        key = file_key(path)
+        # Files to parse are no resource or page: their role is "".
+        text = cache.entry_text(relpath, (*key, ""), result) if key else None
+        results.append((relpath, key, text, None if text else result))
     return results
+
+
+def _pool_context():
+    """fork when this process runs no other thread (a cold start: no copy of the imports,
+    ~0.6 s of CPU per worker); else spawn, as a forked thread's locks could be held."""
+    if threading.active_count() == 1 and "fork" in get_all_start_methods():
+        return get_context("fork")
+    return get_context("spawn")
 
 
 class Parser:
@@ -52,6 +66,8 @@ class Parser:
         self.settings = settings
         self.folder = folder
         self.count = 0  # files parsed so far (tests use it to prove incremental work)
+        # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text).
+        self.encoded: dict[str, tuple[FileState, str]] = {}
 
     def in_parallel(self, stale: dict[str, tuple]) -> dict[str, FileState]:
         """Parse many files on every core (a cold start of 100,000 items). Files that changed
@@ -63,16 +79,25 @@ class Parser:
         chunks = [paths[n:n + PARALLEL_CHUNK] for n in range(0, len(paths), PARALLEL_CHUNK)]
         parsed: dict[str, FileState] = {}
         try:
-            # spawn, not fork: the server's threads must not be copied mid-flight.
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
                 for results in pool.map(_parse_chunk, [self.settings] * len(chunks), chunks):
-                    for relpath, result, key in results:
-                        if key == stale[relpath][:-1]:
-                            parsed[relpath] = _report(relpath, FileState(stale[relpath], result))
+                    self._take(results, stale, parsed)
         except (OSError, BrokenProcessPool) as error:
             log.warning("parsing in parallel failed (%s); parsing in this process", error)
         self.count += len(parsed)
         return parsed
+
+    def _take(self, results: list[tuple], stale: dict[str, tuple],
+              parsed: dict[str, FileState]) -> None:
+        decoded = cache.entries_from_texts([text for _, _, text, _ in results if text])
+        for relpath, key, text, result in results:
+            if key is None or key != stale[relpath][:-1]:
+                continue  # changed while read: `read` reads it again
+            if text is not None:
+                result = decoded[relpath][1]
+            state = parsed[relpath] = _report(relpath, FileState(stale[relpath], result))
+            if text is not None:
+                self.encoded[relpath] = (state, text)
 
     def read(self, relpath: str, key: tuple, previous: FileState | None) -> FileState:
         if key == OUTSIDE:

@@ -80,15 +80,20 @@ class Store:
                  len(self.snapshot.items), len(self.snapshot.errors))
         if not cached or self._changed >= SAVE_AT_START:
             self.save_cache()
+        self.parser.encoded = {}  # 55 MB of text at 100,000 items: not kept past the start
 
     def save_cache(self) -> None:
         """Write the on-disk cache if anything was parsed or removed since it was read."""
         with self._lock:
+            encoded, self.parser.encoded = self.parser.encoded, {}
             if not self._cache_dirty:
                 return
             entries = {relpath: (state.key, state.result) for relpath, state in self._files.items()}
+            # Entries the parse workers wrote, for files whose state is still the one parsed.
+            texts = {relpath: text for relpath, (state, text) in encoded.items()
+                     if self._files.get(relpath) is state}
             self._cache_dirty, self._changed = False, 0
-        failure = cache.save(self.settings, entries)  # logged there, once
+        failure = cache.save(self.settings, entries, texts)  # logged there, once
         if failure:
             self.faults["cache"] = failure
         else:

@@ -282,6 +282,28 @@ def test_a_restart_reads_what_the_last_start_wrote(items_dir, tmp_path):
     assert Store(settings, clock=Clock()).parse_count == 0
 
 
+def test_a_parallel_start_writes_the_cache_its_workers_handed_back(items_dir, tmp_path,
+                                                                    monkeypatch):
+    """A cold start's parse workers hand back cache entries; the cache is written from them.
+    A result the format cannot hold still arrives whole, and only it is parsed again."""
+    from feedsvc import parsing, store as store_module
+
+    (items_dir / "a-set.md").write_text("---\ntitle: A set\ndate: 2024-05-01\n"
+                                        "colours: !!set {red, blue}\n---\nText.\n")
+    serial = Store(settings_for(items_dir, tmp_path / "serial", cache=False), clock=Clock())
+    monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(parsing, "PARALLEL_CHUNK", 2)
+    settings = settings_for(items_dir, tmp_path / "cache")
+    parallel = Store(settings, clock=Clock())
+    assert parallel.parse_count == serial.parse_count == 7
+    assert_same(parallel.parsed_items(), serial.parsed_items())
+    assert parallel.parser.encoded == {}  # not held past the start
+    restart = Store(settings, clock=Clock())
+    assert restart.parse_count == 1  # the set: no entry in the cache
+    assert_same(restart.parsed_items(), serial.parsed_items())
+    assert restart.snapshot.version == parallel.snapshot.version == serial.snapshot.version
+
+
 # -- a cache file that does not check out ------------------------------------------------------
 
 def broken(good: bytes) -> dict[str, bytes]:
