@@ -82,6 +82,8 @@ class Folder:
                             key = self.key(Path(entry.path))
                         else:
                             st = entry.stat(follow_symlinks=False)
+                            if not stat.S_ISREG(st.st_mode):
+                                continue  # a FIFO or a device: opening it could wait forever
                             key = (st.st_mtime_ns, st.st_size, st.st_ino,
                                    not_an_item(relpath, bundle, self.jekyll) if roles else "")
                         if key is not None:

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_all_start_methods, get_context
+from typing import Iterable
 
 from . import cache
 from .config import Settings
@@ -69,23 +70,45 @@ class Parser:
         # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text).
         self.encoded: dict[str, tuple[FileState, str]] = {}
 
-    def in_parallel(self, stale: dict[str, tuple]) -> dict[str, FileState]:
-        """Parse many files on every core (a cold start of 100,000 items). Files that changed
-        while read, or anything a worker could not do, are left to `read`."""
+    def in_parallel(self, files: Iterable[tuple[str, tuple]],
+                    at_least: int = 0) -> dict[str, FileState]:
+        """Parse many files on every core (a cold start of 100,000 items): `files` are
+        (relative path, key) pairs, handed to the workers in chunks as they come, so a scan
+        that yields them goes on while the first chunks are parsed. Fewer than `at_least`
+        files are not worth a pool: then nothing is parsed here. Files that changed while
+        read, or anything a worker could not do, are left to `read`."""
         workers = os.cpu_count() or 1
         if workers < 2:
             return {}
-        paths = sorted(stale)
-        chunks = [paths[n:n + PARALLEL_CHUNK] for n in range(0, len(paths), PARALLEL_CHUNK)]
+        stale: dict[str, tuple] = {}
         parsed: dict[str, FileState] = {}
+        pool, pending = None, []
+        waiting: list[str] = []  # paths not handed out yet
         try:
-            with ProcessPoolExecutor(workers, mp_context=_pool_context()) as pool:
-                for results in pool.map(_parse_chunk, [self.settings] * len(chunks), chunks):
-                    self._take(results, stale, parsed)
+            for relpath, key in files:
+                stale[relpath] = key
+                waiting.append(relpath)
+                if len(waiting) >= PARALLEL_CHUNK and len(stale) >= at_least:
+                    pool = pool or ProcessPoolExecutor(workers, mp_context=_pool_context())
+                    pending += self._hand_out(pool, waiting)
+                    waiting = []
+            if pool is None and len(stale) < max(at_least, 1):
+                return {}
+            pool = pool or ProcessPoolExecutor(workers, mp_context=_pool_context())
+            pending += self._hand_out(pool, waiting)
+            for future in pending:
+                self._take(future.result(), stale, parsed)
         except (OSError, BrokenProcessPool) as error:
             log.warning("parsing in parallel failed (%s); parsing in this process", error)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         self.count += len(parsed)
         return parsed
+
+    def _hand_out(self, pool: ProcessPoolExecutor, paths: list[str]) -> list:
+        return [pool.submit(_parse_chunk, self.settings, paths[n:n + PARALLEL_CHUNK])
+                for n in range(0, len(paths), PARALLEL_CHUNK)]
 
     def _take(self, results: list[tuple], stale: dict[str, tuple],
               parsed: dict[str, FileState]) -> None:

@@ -20,7 +20,7 @@ from typing import Iterable
 
 from . import cache
 from .config import Settings
-from .folder import Folder
+from .folder import OUTSIDE, Folder
 from .index import EMPTY, Index, NeedsRebuild, Problem, Snapshot  # noqa: F401 (re-exported)
 from .items import Item
 from .parsing import FileState, Parser
@@ -107,7 +107,17 @@ class Store:
         with self._lock:
             if self._folder_fault():
                 return False  # a folder that cannot be read is not a folder with no items
-            if paths is None:
+            parsed: dict[str, FileState] | None = None
+            if paths is None and not self._files:
+                # Nothing known yet (a cold start): the workers parse what the scan finds
+                # while it goes on.
+                found = {}
+                scanned = self._scanned(found)
+                parsed = self.parser.in_parallel(scanned, at_least=PARALLEL_MIN)
+                for _ in scanned:
+                    pass  # the rest of the scan, should the workers have failed midway
+                gone = set()
+            elif paths is None:
                 found = dict(self.folder.scan())
                 gone = set(self._files) - set(found)
             else:
@@ -126,8 +136,11 @@ class Store:
 
             stale = {relpath: key for relpath, key in found.items()
                      if relpath not in self._files or self._files[relpath].key != key}
-            to_parse = {relpath: key for relpath, key in stale.items() if not key[-1]}
-            parsed = self.parser.in_parallel(to_parse) if len(to_parse) >= PARALLEL_MIN else {}
+            if parsed is None:
+                to_parse = [(relpath, key) for relpath, key in stale.items()
+                            if not key[-1] and key != OUTSIDE]
+                parsed = self.parser.in_parallel(to_parse) \
+                    if len(to_parse) >= PARALLEL_MIN else {}
             for relpath, key in stale.items():
                 state = self._files.get(relpath)
                 fresh = parsed.get(relpath)
@@ -138,6 +151,13 @@ class Store:
             lost = sum(1 for old, new in changes.values()
                        if isinstance(old, Item) and not (new and isinstance(new.result, Item)))
             return self._update_index(changes, lost)
+
+    def _scanned(self, found: dict[str, tuple]):
+        """The files the scan finds that are to be read, each noted in `found` too."""
+        for relpath, key in self.folder.scan():
+            found[relpath] = key
+            if not key[-1] and key != OUTSIDE:  # not a page, a resource or a link out
+                yield relpath, key
 
     def _folder_fault(self) -> str:
         """Why the items folder cannot be read now (so the snapshot stays as it was), or ""."""

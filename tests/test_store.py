@@ -144,6 +144,26 @@ def test_incremental_updates_match_a_rebuild(items_dir):
         assert got.updated == fresh.updated and got.version == fresh.version
 
 
+def test_a_cold_start_on_every_core_never_opens_a_pipe_or_a_file_outside(items_dir, tmp_path,
+                                                                       monkeypatch):
+    """The workers parse what the scan finds while it goes on: never a FIFO (opening one
+    waits for a writer forever) nor what a link out of the folder points to."""
+    from feedsvc import parsing, store as store_module
+
+    published = [item.id for item in make_store(items_dir, cache=False).snapshot.items]
+    os.mkfifo(items_dir / "pipe.md")
+    outside = tmp_path / "secret.md"
+    outside.write_text("---\ntitle: Secret\n---\nNot to be published.\n")
+    (items_dir / "link.md").symlink_to(outside)
+    monkeypatch.setattr(store_module, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(parsing, "PARALLEL_CHUNK", 2)
+    store = make_store(items_dir, cache=False)
+    assert [item.id for item in store.snapshot.items] == published
+    assert [p.message for p in store.snapshot.errors if p.path == "link.md"] == \
+        ["symbolic link points outside the items folder"]
+    assert "pipe.md" not in {p.path for p in store.snapshot.problems}
+
+
 def test_parallel_parse_gives_the_same_index(items_dir, monkeypatch):
     from feedsvc import parsing, store as store_module
 
