@@ -35,12 +35,36 @@ def network_filesystem(path: Path) -> bool:
         return False
 
 
+# The longest a git operation's lock holds changes back: a lock left by a crashed git must
+# not stop the feeds for good.
+GIT_HOLD = 60.0
+
+
+def git_index_lock(root: Path) -> Path | None:
+    """Where git puts its index lock for the work tree holding `root`, if any. git holds it
+    from the start of a checkout to its end (https://git-scm.com/docs/api-lockfile)."""
+    for folder in (root, *root.parents):
+        marker = folder / ".git"
+        try:
+            if marker.is_dir():
+                return marker / "index.lock"
+            if marker.is_file():  # a worktree or submodule: "gitdir: <path>"
+                text = marker.read_text(encoding="utf-8", errors="replace").strip()
+                if text.startswith("gitdir:"):
+                    return (folder / text[len("gitdir:"):].strip()) / "index.lock"
+        except OSError:
+            return None
+    return None
+
+
 class Watcher:
     def __init__(self, store):
         self.store = store
         self.root = store.root
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Changed paths a git operation holds back until it is done (None: rescan everything).
+        self.held: set[str] | None = set()
 
     def start(self) -> None:
         """Follow the folder in a background thread until `stop()`."""
@@ -64,6 +88,8 @@ class Watcher:
             # The folder as it is now: behind `--items current`, a deploy swaps the link
             # (`ln -sfn releases/2 tmp && mv -T tmp current`) and the watch must follow.
             root = self.root.resolve()
+            git_lock = git_index_lock(root)
+            holding = 0.0  # since when (monotonic) a git operation holds changes back, or 0
             try:
                 # A batch ends after `step` ms without events (at most `debounce`): a git
                 # checkout of thousands of files arrives as one batch, one snapshot.
@@ -75,6 +101,21 @@ class Watcher:
                         first = True  # rescan all, and watch the new target
                         break
                     paths = self._changed_paths(root, changes)
+                    if git_lock is not None and git_lock.exists():
+                        # A checkout (or pull, merge, rebase) is writing the folder: what it
+                        # changes is published once it is done, as one snapshot, however
+                        # long it pauses between files on a busy machine.
+                        holding = holding or time.monotonic()
+                        if time.monotonic() - holding < GIT_HOLD:
+                            self.held = None if paths is None or self.held is None \
+                                else self.held | set(paths)
+                            continue
+                    holding = 0.0
+                    if self.held is None or paths is None:
+                        paths = None
+                    elif self.held:
+                        paths = sorted(self.held | set(paths))
+                    self.held = set()
                     due = store.snapshot.next_change
                     if first or time.monotonic() - last_rescan >= store.settings.rescan_interval:
                         # The first pass also catches what changed while the watch was set up.

@@ -50,6 +50,34 @@ def test_watcher_sees_add_edit_delete(items_dir):
         store.stop()
 
 
+def test_what_a_git_checkout_changes_is_published_when_it_is_done(items_dir):
+    """git holds .git/index.lock from the start of a checkout to its end; on a busy machine it
+    can pause between files for longer than a batch of events lasts, and readers must still
+    never see half of it."""
+    (items_dir / ".git").mkdir()
+    store = make_store(items_dir)
+    announced = []
+    store.listeners.append(lambda old, new: announced.append(new.version))
+    store.start()
+    try:
+        write(items_dir, "2026-01-01-warm-up.md", "---\ntitle: Warm-up\n---\nx\n")
+        assert wait_for(lambda: "warm-up" in store.snapshot.by_slug)  # past the first pass
+        version, announced[:] = store.snapshot.version, []
+        lock = items_dir / ".git" / "index.lock"
+        lock.write_text("")
+        write(items_dir, "2026-01-02-first.md", "---\ntitle: First\n---\nx\n")
+        assert wait_for(lambda: store._watcher.held == {"2026-01-02-first.md"})
+        write(items_dir, "2026-01-03-second.md", "---\ntitle: Second\n---\nx\n")
+        assert wait_for(lambda: store._watcher.held == {"2026-01-02-first.md",
+                                                        "2026-01-03-second.md"})
+        assert store.snapshot.version == version and announced == []
+        lock.unlink()  # git is done
+        assert wait_for(lambda: {"first", "second"} <= set(store.snapshot.by_slug))
+        assert len(announced) == 1
+    finally:
+        store.stop()
+
+
 def test_duplicate_slug_first_path_wins_and_is_reported(items_dir):
     write(items_dir, "a/2026-01-01-twin.md", "---\ntitle: First\n---\nx\n")
     write(items_dir, "b/2026-01-01-twin.md", "---\ntitle: Second\n---\nx\n")
