@@ -1,7 +1,7 @@
 """feedsvc benchmarks, one command per target of issue 5. Not run by CI.
 
     python benchmarks/bench.py throughput [--workers 1 2] [--seconds 10] [--runs 3]
-    python benchmarks/bench.py startup    [--items 100000] [--runs 1] [--workers 2]
+    python benchmarks/bench.py startup    [--items 100000] [--runs 1] [--workers 2] [--baseline REV]
     python benchmarks/bench.py update     [--items 100000] [--edits 10]
     python benchmarks/bench.py item-page  [--items 100000] [--pages 200]
     python benchmarks/bench.py workers    [--items 100000] [--workers 1 2] [--seconds 10]
@@ -64,14 +64,15 @@ def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
 
 class Server:
     def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
-                 extra_env: dict | None = None, access_log: bool = False):
+                 extra_env: dict | None = None, access_log: bool = False,
+                 code: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, **(extra_env or {})}
         env["XDG_CACHE_HOME"] = cache_dir or tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "feedsvc", "serve", "--items", str(items), "--port",
+            [sys.executable, "-m", "feedsvc", "serve", "--items", str(Path(items).resolve()), "--port",
              str(self.port), "--workers", str(workers),
              "--access-log" if access_log else "--no-access-log",
              # one public URL for every run: it is part of what the on-disk cache is keyed by
@@ -80,7 +81,9 @@ class Server:
             env=env, stdout=open(os.devnull if not access_log else
                                  Path(env["XDG_CACHE_HOME"]) / "access.log", "wb"),
             stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            # `-m feedsvc` imports the package from the working folder first: `code` runs
+            # another checkout (a baseline) with this one's environment.
+            cwd=code, start_new_session=True)
 
     def health(self) -> dict:
         import json
@@ -187,11 +190,48 @@ def cmd_throughput(args):
 
 def cmd_startup(args):
     items = corpus.ensure(args.items)
+    sides = {"feedsvc": None}
+    if args.baseline:
+        sides[args.baseline] = checkout(args.baseline)
+    try:
+        results = {side: startups(items, args, code) for side, code in sides.items()}
+    finally:
+        for code in sides.values():
+            if code is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                str(code)], capture_output=True)
+    print(f"{args.items} items, {args.workers} workers, median of {args.runs} run(s):")
+    for side, (cold, warm, memory) in results.items():
+        print(f"  {side}:")
+        print(f"    cold start, ready to serve   {cold:7.2f} s  (target <= 15 s)")
+        print(f"    restart with the cache       {warm:7.2f} s  (target <= 3 s); "
+              f"restart/cold = {warm / cold:.2f}")
+        print(f"    memory (RSS, all processes)  {memory:7.0f} MB (shared pages counted in "
+              "each process: `workers` gives PSS)")
+    if args.baseline:
+        (cold, warm, _), (old_cold, old_warm, _) = results.values()
+        print(f"  feedsvc / {args.baseline}: cold start {cold / old_cold:.2f}, "
+              f"restart {warm / old_warm:.2f}")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout(revision: str) -> Path:
+    """A work tree of `revision` (outside the repository), for a baseline in the same run."""
+    folder = Path(tempfile.mkdtemp(prefix="feedsvc-baseline-")) / "checkout"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder),
+                    revision], check=True, capture_output=True)
+    return folder
+
+
+def startups(items: Path, args, code: Path | None) -> tuple[float, float, float]:
+    """Median cold start, restart with the cache and memory, over args.runs runs."""
     results: dict[str, list] = {"cold": [], "restart": []}
     for _ in range(args.runs):
         cache_dir = tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
         for phase in ("cold", "restart"):
-            server = Server(items, args.workers, cache_dir)
+            server = Server(items, args.workers, cache_dir, code=code)
             try:
                 seconds = server.ready(args.items)
                 time.sleep(2)  # let the cache write and the parse pool exit before measuring
@@ -202,11 +242,7 @@ def cmd_startup(args):
     cold = statistics.median(s for s, _ in results["cold"])
     warm = statistics.median(s for s, _ in results["restart"])
     memory = statistics.median(m for _, m in results["cold"] + results["restart"])
-    print(f"{args.items} items, median of {args.runs} run(s):")
-    print(f"  cold start, ready to serve   {cold:7.2f} s  (target <= 15 s)")
-    print(f"  restart with the cache       {warm:7.2f} s  (target <= 3 s); "
-          f"restart/cold = {warm / cold:.2f}")
-    print(f"  memory (RSS, all processes)  {memory:7.0f} MB (target <= 600 MB)")
+    return cold, warm, memory
 
 
 def feed_titles(server: Server) -> str:
@@ -398,6 +434,8 @@ def main():
         command.add_argument("--items", type=int, default=100_000)
     commands.choices["startup"].add_argument("--runs", type=int, default=1)
     commands.choices["startup"].add_argument("--workers", type=int, default=2)
+    commands.choices["startup"].add_argument(
+        "--baseline", metavar="REVISION", help="also measure this commit, in the same run")
     commands.choices["update"].add_argument("--edits", type=int, default=10)
     commands.choices["item-page"].add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
