@@ -122,10 +122,11 @@ class NeedsRebuild(Exception):
 
 class Index:
     def __init__(self):
-        self._owner: dict[tuple[str, str], str] = {}  # ("url"|"id", value) -> owning path
+        # url -> owning path, id -> owning path
+        self._owner: dict[str, dict[str, str]] = {"url": {}, "id": {}}
         self._candidates: dict[str, Item] = {}  # path -> item owning its slug and id
         self._losers: dict[str, Item] = {}  # path -> item left out by a conflict
-        self._problems: dict[str, list[Problem]] = {}
+        self._problems: dict[str, list[Problem]] = {}  # only paths that have some
         self._order: list[tuple] = []  # sort keys, oldest first
         self._published: list[Item] = []  # parallel to _order
         self._by_url: dict[str, Item] = {}
@@ -179,7 +180,7 @@ class Index:
         if any(loser.url == old.url or loser.id == old.id for loser in self._losers.values()):
             raise NeedsRebuild  # a file that lost to this one may now win
         del self._candidates[path]
-        del self._owner[("url", old.url)], self._owner[("id", old.id)]
+        del self._owner["url"][old.url], self._owner["id"][old.id]
         if self._scheduled.pop(path, None) is None and not old.draft:
             self._unpublish(old)
 
@@ -193,7 +194,7 @@ class Index:
             return
         problems = [Problem(path, line, "warning", message) for line, message in new.warnings]
         for kind, value in (("url", new.url), ("id", new.id)):
-            owner = self._owner.get((kind, value))
+            owner = self._owner[kind].get(value)
             if owner is not None and owner != path:
                 if not rebuilding:
                     raise NeedsRebuild
@@ -203,9 +204,10 @@ class Index:
                 self._problems[path] = problems
                 self._losers[path] = new
                 return
-        self._problems[path] = problems
+        if problems:
+            self._problems[path] = problems
         self._candidates[path] = new
-        self._owner[("url", new.url)] = self._owner[("id", new.id)] = path
+        self._owner["url"][new.url] = self._owner["id"][new.id] = path
         if new.draft:
             return
         if new.published > now:
@@ -259,8 +261,8 @@ class Index:
         """Fold a file's stat key into the version (called after `apply`)."""
         if key is None:
             return
-        value = int.from_bytes(hashlib.blake2b(f"{path}\0{key}".encode(),
-                                               digest_size=8).digest(), "big")
+        value = int.from_bytes(hashlib.blake2b(f"{path}\0{key}".encode(), digest_size=8)
+                               .digest(), "big")
         self._file_digests[path] = value
         self._digest ^= value
 
