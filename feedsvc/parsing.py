@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import Settings
 from .folder import OUTSIDE, Folder, file_key
 from .items import Item, ItemError, read_file, read_item
+from .layout import is_bundle_index
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
@@ -43,7 +44,7 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
             result = error
         except Exception:  # left to the main process, which logs it properly
             continue
-        results.append((relpath, result, file_key(path)))
+        results.append((relpath, result, file_key(path, is_bundle_index(relpath))))
     return results
 
 
