@@ -18,6 +18,7 @@ from lxml import etree
 
 from .config import Settings
 from .content import content_html, summary_text
+from .enclosures import add_enclosures, json_enclosures, load_extensions, needs_media_rss
 from .items import Author, Item
 from .text import clean_text
 from .selections import (FeedSpec, Link, Selection, archive_count, archive_url,  # noqa: F401
@@ -109,8 +110,16 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     return fg
 
 
+def _add_entries(fg: FeedGenerator, spec: FeedSpec, settings: Settings, fmt: str) -> None:
+    full = full_content(spec, settings)
+    media_rss = needs_media_rss(spec.items, full)
+    load_extensions(fg, fmt, media_rss)
+    for item in spec.items:
+        _add_entry(fg, item, settings, fmt, full, media_rss)
+
+
 def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
-               full: bool = True) -> None:
+               full: bool, media_rss: bool) -> None:
     entry = fg.add_entry(order="append")
     entry.id(item.id)
     entry.guid(guid(item), permalink=False)
@@ -123,6 +132,8 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
     authors = _authors(item, settings)
     if fmt == "atom":
         entry.author([_author_dict(author) for author in authors])
+        if item.contributors:
+            entry.contributor([_author_dict(person) for person in item.contributors])
         # An entry with neither content nor summary leaves readers nothing to show: then
         # the title is the summary.
         summary = summary_text(item) or \
@@ -130,15 +141,25 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
         if summary:
             entry.summary(summary)
     else:
-        # RSS <author> must be an email address; names alone go to dc:creator.
-        if all(author.email for author in authors):
-            entry.author([_author_dict(author) for author in authors])
-        else:
-            entry.dc.dc_creator([author.name for author in authors])
+        _rss_people(entry, authors, item.contributors)
         # <description> is HTML in practice: escape the plain-text summary.
         entry.description(html.escape(summary_text(item), quote=False))
     if full and content_html(item).strip():  # the alternate link stands in for none
         entry.content(content_html(item), type="html" if fmt == "atom" else None)
+    add_enclosures(entry, item, fmt, full, media_rss)
+
+
+def _rss_people(entry, authors: tuple[Author, ...], contributors: tuple[Author, ...]) -> None:
+    """RSS's <author> is one email address (`ada@example.org (Ada Brennan)`): a second one is
+    invalid, a name alone no address. So one author with an email is <author>, as RSS 2.0
+    has it; anything else is a dc:creator per name, as WordPress writes them and feedparser,
+    NetNewsWire and newsboat show them. Contributors are dc:contributor."""
+    if len(authors) == 1 and authors[0].email:
+        entry.author(_author_dict(authors[0]))
+    else:
+        entry.dc.dc_creator([author.name for author in authors])
+    if contributors:
+        entry.dc.dc_contributor([person.name for person in contributors])
 
 
 def full_content(spec: FeedSpec, settings: Settings) -> bool:
@@ -151,9 +172,7 @@ def full_content(spec: FeedSpec, settings: Settings) -> bool:
 
 def atom_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg = _generator(spec, settings, "atom")
-    full = full_content(spec, settings)
-    for item in spec.items:
-        _add_entry(fg, item, settings, "atom", full)
+    _add_entries(fg, spec, settings, "atom")
     return fg.atom_str(pretty=True)
 
 
@@ -163,9 +182,7 @@ def rss_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg.description(spec.subtitle or spec.title)
     if spec.max_age:
         fg.ttl(max(1, spec.max_age // 60))
-    full = full_content(spec, settings)
-    for item in spec.items:
-        _add_entry(fg, item, settings, "rss", full)
+    _add_entries(fg, spec, settings, "rss")
     return fg.rss_str(pretty=True)
 
 
@@ -227,6 +244,13 @@ def json_item(item: Item, settings: Settings, full: bool = True) -> dict:
         entry["tags"] = list(item.tags)
     if item.lang:
         entry["language"] = item.lang
+    entry.update(json_enclosures(item, full))
+    if item.contributors:
+        # JSON Feed has authors only; others who worked on it go in an extension object
+        # (section "Extensions": a key starting with _, which readers that do not know it
+        # ignore), with name and URL as its authors have them.
+        entry["_feedsvc"] = {"about": GENERATOR[2], "contributors": [
+            _json_author(person) for person in item.contributors]}
     return entry
 
 
