@@ -21,6 +21,7 @@ from .content import content_html, summary_text
 from .enclosures import add_enclosures, json_enclosures, load_extensions, needs_media_rss
 from .items import Author, Item
 from .text import clean_text
+from . import podcast
 from .selections import (FeedSpec, Link, Selection, archive_count, archive_url,  # noqa: F401
                          feed_spec, section_selection, selection, selections)  # (re-exported)
 from .urls import document_url
@@ -114,6 +115,11 @@ def _add_entries(fg: FeedGenerator, spec: FeedSpec, settings: Settings, fmt: str
     full = full_content(spec, settings)
     media_rss = needs_media_rss(spec.items, full)
     load_extensions(fg, fmt, media_rss)
+    if fmt == "rss" and settings.podcast is not None:
+        # An archive belongs to the show of its subscription feed (`current`).
+        current = next((link.href for link in spec.links if link.rel == "current"),
+                       spec.self_url)
+        podcast.show(fg, settings.podcast, settings, current, spec.title, spec.home_url)
     for item in spec.items:
         _add_entry(fg, item, settings, fmt, full, media_rss)
 
@@ -147,6 +153,8 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
     if full and content_html(item).strip():  # the alternate link stands in for none
         entry.content(content_html(item), type="html" if fmt == "atom" else None)
     add_enclosures(entry, item, fmt, full, media_rss)
+    if fmt == "rss" and settings.podcast is not None:
+        podcast.episode(entry, item, authors)
 
 
 def _rss_people(entry, authors: tuple[Author, ...], contributors: tuple[Author, ...]) -> None:
@@ -198,6 +206,8 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
         "authors": [_json_author(Author(settings.author, settings.author_email,
                                         settings.author_uri))],
     }
+    if settings.podcast is not None:
+        document["icon"] = settings.podcast.image  # square, as JSON Feed's icon should be
     hubs = [{"type": "WebSub", "url": link.href} for link in spec.links if link.rel == "hub"]
     if hubs:
         document["hubs"] = hubs
