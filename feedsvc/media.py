@@ -204,9 +204,12 @@ def _enclosure(key: str, entry, meta: dict, place: Place, warnings: list[str]) -
 def _file_size(reference: str, path: str, place: Place, line: int) -> int:
     """The size of a bundle file, which must really be in the bundle (and the items folder)."""
     try:
-        status = os.stat(path)
-        # Not cached: `--items current` may be a symlink a deploy swaps.
-        inside = os.path.realpath(path).startswith(os.path.realpath(place.root) + os.sep)
+        status = os.lstat(path)
+        # The name has no `/` and the store reads no folder through a link, so only a link
+        # here can lead outside (the root itself is not cached: a deploy may swap it).
+        inside = not stat.S_ISLNK(status.st_mode) or os.path.realpath(path).startswith(
+            os.path.realpath(place.root) + os.sep)
+        status = os.stat(path) if stat.S_ISLNK(status.st_mode) else status
     except (OSError, ValueError):
         status, inside = None, False
     if status is None or not stat.S_ISREG(status.st_mode) or not inside:

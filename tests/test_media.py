@@ -95,6 +95,9 @@ def test_a_bad_enclosure_leaves_out_its_item_with_a_one_line_error(make_app, tmp
     (items / "shows/first/episode.mp3").unlink()
     write(items, "shows/up/index.md", "---\ntitle: Up\nenclosure: ../first/cover.jpg\n---\nx\n")
     write(items, "numbered.md", "---\ntitle: Numbered\nenclosure: 42\n---\nx\n")
+    (tmp_path / "elsewhere.mp3").write_bytes(AUDIO)
+    write(items, "shows/linked/index.md", "---\ntitle: Linked\nenclosure: out.mp3\n---\nx\n")
+    (items / "shows/linked/out.mp3").symlink_to(tmp_path / "elsewhere.mp3")
     write(items, "sized.md", "---\ntitle: Sized\nenclosure: {url: https://e.org/a.mp3, "
                              "length: big}\n---\nx\n")
     app = make_app(items)
@@ -106,6 +109,9 @@ def test_a_bad_enclosure_leaves_out_its_item_with_a_one_line_error(make_app, tmp
         "shows/up/index.md": "shows/up/index.md:3: error: 'enclosure': '../first/cover.jpg' "
                              "is not an http(s) URL, a /path under base_url or a file beside "
                              "a bundle's index.md",
+        "shows/linked/index.md": "shows/linked/index.md:3: error: enclosure 'out.mp3' is "
+                                 "not a file in shows/linked/: copy it there beside index.md, "
+                                 "or give its URL",
         "numbered.md": "numbered.md:3: error: 'enclosure' must be a URL, a file beside "
                        "index.md, or a mapping with url, length and type (or a list of those)",
         "sized.md": "sized.md:3: error: 'enclosure': length must be the file's size in "
