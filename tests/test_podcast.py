@@ -165,3 +165,44 @@ def test_the_w3c_validator_has_no_errors_or_recommendations(make_app, tmp_path):
         events = feedvalidator.validateString(client.get(path).data, firstOccurrenceOnly=1,
                                               base=BASE_URL + path.lstrip("/"))["loggedEvents"]
         assert not compatibility.AA(events), (path, Formatter(compatibility.AA(events)))
+
+
+OLD_SHOW = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<channel><title>Harbour Talk</title><link>https://old-host.example/harbour</link>
+<description>Conversations</description>
+<item><title>Episode 2</title><guid isPermaLink="false">old-host-ep-2</guid>
+<pubDate>Sun, 12 Jan 2025 08:00:00 +0000</pubDate><description>Second.</description>
+<enclosure url="https://media.old-host.example/2.mp3" length="2000" type="audio/mpeg"/>
+<itunes:duration>00:30:00</itunes:duration><itunes:episode>2</itunes:episode>
+<itunes:season>1</itunes:season><itunes:episodeType>full</itunes:episodeType></item>
+<item><title>Trailer</title><guid isPermaLink="false">old-host-trailer</guid>
+<pubDate>Sun, 05 Jan 2025 08:00:00 +0000</pubDate><description>Soon.</description>
+<enclosure url="https://media.old-host.example/t.mp3" length="100" type="audio/mpeg"/>
+<itunes:duration>95</itunes:duration><itunes:episodeType>trailer</itunes:episodeType></item>
+</channel></rss>
+"""
+
+
+def test_a_show_moving_here_keeps_its_episodes(make_app, tmp_path):
+    from click.testing import CliRunner
+
+    from feedsvc.cli import main
+
+    old = write(tmp_path, "old.rss", OLD_SHOW)
+    items = tmp_path / "items"
+    items.mkdir()
+    result = CliRunner().invoke(main, ["import", "--feed", "--items", str(items), str(old)])
+    assert result.exit_code == 0 and "2 imported" in result.output, result.output
+    data = make_app(items, podcast=PODCAST).test_client().get("/feed.rss").data
+    before = podcastparser.parse("https://old-host.example/feed", BytesIO(OLD_SHOW.encode()))
+    after = podcastparser.parse(BASE_URL + "feed.rss", BytesIO(data))
+    kept = ("guid", "title", "published", "total_time", "enclosures", "type", "season",
+            "number")
+
+    def episodes(show):
+        return sorted(({key: e.get(key) for key in kept} for e in show["episodes"]),
+                      key=lambda episode: episode["guid"])
+
+    assert episodes(after) == episodes(before)
+    assert [e["number"] for e in episodes(after)] == [2, None]
