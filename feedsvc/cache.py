@@ -51,6 +51,7 @@ from .config import Settings
 from . import templating
 from .frontmatter import ItemError
 from .items import PARSE_RULES, Author, Item, Section
+from .media import Enclosure, Media, Transcript
 
 log = logging.getLogger("feedsvc")
 # Bumped whenever the layout below changes (1 was the pickle, in files named *.pickle).
@@ -80,10 +81,11 @@ def cache_path(settings: Settings) -> Path | None:
 
 
 def _fingerprint(settings: Settings) -> str:
-    # Item's field names too: entries are read back by position, so a build whose Item has
-    # other fields must not trust them, even under the same version number.
+    # Item's field names too (and its media's): entries are read back by position, so a
+    # build whose Item has other fields must not trust them, even under the same version.
     return repr((version("feedsvc"), PARSE_RULES,
-                 tuple(field.name for field in dataclasses.fields(Item)),
+                 *(tuple(field.name for field in dataclasses.fields(kind))
+                   for kind in (Item, Media, Enclosure, Transcript)),
                  settings.base_url, settings.authority, settings.tag_date,
                  settings.max_item_bytes, settings.permalink, settings.entry_id,
                  settings.timezone, settings.permalink_dates, templating.fingerprint(settings)))
@@ -169,6 +171,12 @@ def _decode_item(entry: list, authors: dict[tuple, tuple[Author, ...]]) -> Item:
     names = tuple(map(tuple, entry[_AUTHORS]))
     entry[_AUTHORS] = authors.get(names) or authors.setdefault(
         names, tuple(Author(*fields) for fields in names))  # one object each: sites have few
+    contributors = entry[_CONTRIBUTORS]
+    entry[_CONTRIBUTORS] = tuple(Author(*fields) for fields in contributors) \
+        if contributors else ()
+    media = entry[_MEDIA]
+    if media is not None:
+        entry[_MEDIA] = _decode_media(media)
     tags = entry[_TAGS] = tuple(entry[_TAGS])
     keys = entry[_TAG_KEYS]
     entry[_TAG_KEYS] = tags if keys is None else tuple(keys)
@@ -185,6 +193,14 @@ def _decode_item(entry: list, authors: dict[tuple, tuple[Author, ...]]) -> Item:
     item = _new_item(Item)
     item.__dict__.update(zip(_ITEM_FIELDS, islice(entry, _FIRST, None), strict=True))
     return item
+
+
+def _decode_media(fields: list) -> Media:
+    """`_encode_media` read back: Media's fields by position, its enclosures and transcripts
+    as lists of their fields."""
+    enclosures, transcripts = fields[0], fields[-1]
+    return Media(tuple(Enclosure(*enclosure) for enclosure in enclosures), *fields[1:-1],
+                 tuple(Transcript(*transcript) for transcript in transcripts))
 
 
 def _decode_value(value) -> Any:
@@ -360,6 +376,9 @@ def _encode_item(relpath: str, key: tuple, item: Item) -> list:
     entry[_TAG_KEYS] = None if keys == tags else keys
     entry[_PATH] = None if entry[_PATH] == relpath else entry[_PATH]
     entry[_AUTHORS] = _encode_authors(entry[_AUTHORS])
+    entry[_CONTRIBUTORS] = _encode_authors(entry[_CONTRIBUTORS]) or None
+    if entry[_MEDIA] is not None:
+        entry[_MEDIA] = _encode_media(entry[_MEDIA])
     _texts(entry[_ALIASES])
     extra = entry[_EXTRA]
     if type(extra) is not dict:
@@ -403,6 +422,28 @@ def _encode_authors(value: tuple) -> list:
     if authors and _types(field for author in authors for field in author) != {str}:
         raise Unencodable(f"unexpected authors {value!r}")
     return authors
+
+
+def _encode_media(media: Media) -> list:
+    if type(media) is not Media or type(media.enclosures) is not tuple or \
+            type(media.transcripts) is not tuple:
+        raise Unencodable(f"unexpected media {media!r}")
+    values = [getattr(media, field.name) for field in dataclasses.fields(Media)]
+    enclosures = [_plain_fields(enclosure, Enclosure) for enclosure in media.enclosures]
+    transcripts = [_plain_fields(transcript, Transcript) for transcript in media.transcripts]
+    if not _types(values[1:-1]) <= {str, int, bool, type(None)}:
+        raise Unencodable(f"unexpected media {media!r}")
+    return [enclosures, *values[1:-1], transcripts]
+
+
+def _plain_fields(value, kind: type) -> list:
+    """The fields of a dataclass of text and numbers, by position."""
+    if type(value) is not kind:
+        raise Unencodable(f"expected a {kind.__name__}, not {value!r}")
+    fields = [getattr(value, field.name) for field in dataclasses.fields(kind)]
+    if not _types(fields) <= {str, int}:
+        raise Unencodable(f"unexpected {kind.__name__} {value!r}")
+    return fields
 
 
 def _check_warnings(value: tuple) -> None:
@@ -460,7 +501,7 @@ _TEXT_FIELDS = ("path", "slug", "id", "url", "title", "date_source", "summary", 
                 "lang", "source")
 _FLAG_FIELDS = ("draft", "bundle", "expanded")
 _CODED_FIELDS = ("published", "updated", "authors", "tags", "body", "extra", "warnings",
-                 "tag_keys", "aliases")  # by _encode_item and _decode_item
+                 "tag_keys", "aliases", "contributors", "media")  # by _encode_item, _decode_item
 _FIRST = 3  # an item's entry: [relative path, stat key, "item", *fields]
 
 
@@ -469,7 +510,7 @@ def _position(name: str) -> int:
 
 
 (_PUBLISHED, _UPDATED, _AUTHORS, _TAGS, _BODY, _EXTRA, _WARNINGS, _TAG_KEYS,
- _ALIASES) = map(_position, _CODED_FIELDS)
+ _ALIASES, _CONTRIBUTORS, _MEDIA) = map(_position, _CODED_FIELDS)
 _PATH = _position("path")  # a text field, but most often the entry's own path
 # A field added to Item and not named above goes through the general codec, both ways.
 _OTHER_FIELDS = [_position(name) for name in _ITEM_FIELDS

@@ -23,6 +23,57 @@ class ConfigError(Exception):
     """A setting the user gave cannot be used; the message says which and why."""
 
 
+# Apple Podcasts' categories and their subcategories (podcasters.apple.com, "Apple Podcasts
+# categories"; the W3C validator checks against the same list, but for Religion).
+PODCAST_CATEGORIES = {
+    "Arts": ("Books", "Design", "Fashion & Beauty", "Food", "Performing Arts", "Visual Arts"),
+    "Business": ("Careers", "Entrepreneurship", "Investing", "Management", "Marketing",
+                 "Non-Profit"),
+    "Comedy": ("Comedy Interviews", "Improv", "Stand-Up"),
+    "Education": ("Courses", "How To", "Language Learning", "Self-Improvement"),
+    "Fiction": ("Comedy Fiction", "Drama", "Science Fiction"),
+    "Government": (), "History": (),
+    "Health & Fitness": ("Alternative Health", "Fitness", "Medicine", "Mental Health",
+                         "Nutrition", "Sexuality"),
+    "Kids & Family": ("Education for Kids", "Parenting", "Pets & Animals", "Stories for Kids"),
+    "Leisure": ("Animation & Manga", "Automotive", "Aviation", "Crafts", "Games", "Hobbies",
+                "Home & Garden", "Video Games"),
+    "Music": ("Music Commentary", "Music History", "Music Interviews"),
+    "News": ("Business News", "Daily News", "Entertainment News", "News Commentary", "Politics",
+             "Sports News", "Tech News"),
+    "Religion & Spirituality": ("Buddhism", "Christianity", "Hinduism", "Islam", "Judaism",
+                                "Religion", "Spirituality"),
+    "Science": ("Astronomy", "Chemistry", "Earth Sciences", "Life Sciences", "Mathematics",
+                "Natural Sciences", "Nature", "Physics", "Social Sciences"),
+    "Society & Culture": ("Documentary", "Personal Journals", "Philosophy", "Places & Travel",
+                          "Relationships"),
+    "Sports": ("Baseball", "Basketball", "Cricket", "Fantasy Sports", "Football", "Golf",
+               "Hockey", "Rugby", "Running", "Soccer", "Swimming", "Tennis", "Volleyball",
+               "Wilderness", "Wrestling"),
+    "Technology": (), "True Crime": (),
+    "TV & Film": ("After Shows", "Film History", "Film Interviews", "Film Reviews",
+                  "TV Reviews"),
+}
+PODCAST_KEYS = ("owner", "author", "category", "explicit", "image", "type", "guid", "locked",
+                "complete")
+
+
+@dataclass(frozen=True)
+class Podcast:
+    """The `[podcast]` table: what makes every RSS feed a podcast (podcast.py)."""
+
+    owner_name: str
+    owner_email: str  # Apple Podcasts writes to it; podcast:locked names it
+    categories: tuple[tuple[str, str], ...]  # (category, subcategory or "")
+    image: str  # absolute URL of the cover art: square, 1400 to 3000 px, .jpg or .png
+    explicit: bool = False
+    type: str = "episodic"  # or "serial"
+    author: str = ""  # itunes:author; "": the `author` setting
+    guid: str = ""  # podcast:guid; "": made from the feed's URL, as Podcasting 2.0 says
+    locked: bool = False  # podcast:locked: other platforms may not import the feed
+    complete: bool = False  # itunes:complete: no more episodes will come
+
+
 @dataclass(frozen=True)
 class Settings:
     title: str = "feedsvc"
@@ -91,6 +142,8 @@ class Settings:
     # so a restart with unchanged files parses nothing.
     cache: bool = True
     cache_dir: str = ""
+    # The `[podcast]` table (owner, category, image, ...): every RSS feed becomes a podcast.
+    podcast: Podcast | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -142,6 +195,10 @@ def _coerce(name: str, value):
             if not isinstance(value, dict):
                 raise TypeError(f"expected a table of paths, got {type(value).__name__}")
             return {"/" + str(old).lstrip("/"): str(new) for old, new in value.items()}
+        if kind == "Podcast | None":
+            if not isinstance(value, (dict, Podcast)):
+                raise TypeError("is a table: write it as [podcast] in feedsvc.toml")
+            return value  # read by podcast_settings once base_url is known
         if kind == "tuple[str, ...]":
             if isinstance(value, str):
                 value = [part for part in value.replace(",", " ").split() if part]
@@ -195,6 +252,10 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     settings = {name: _coerce(name, value) for name, value in values.items()}
     if "base_url" in settings:
         settings["base_url"] = _normalize_base_url(settings["base_url"])
+    if isinstance(settings.get("podcast"), dict):
+        settings["podcast"] = podcast_settings(
+            settings["podcast"], settings.get("base_url", Settings.base_url),
+            settings.get("author", Settings.author), settings.get("author_email", ""))
     for name in ("workers", "trust_forwarded"):
         if name in settings and settings[name] < 0:
             raise ConfigError(f"setting {name!r} cannot be negative")
@@ -233,3 +294,89 @@ def _unknown(name: str, where: str) -> str:
     near = difflib.get_close_matches(name.lower(), _FIELDS, n=1, cutoff=0.6)
     hint = f"did you mean {near[0]!r}?" if near else "see the settings table in README.md"
     return f"{where}: unknown setting {name!r} ({hint})"
+
+
+def podcast_settings(table: dict, base_url: str, author: str, author_email: str) -> Podcast:
+    """The `[podcast]` table, checked: what Apple Podcasts requires, or an error naming it."""
+    def fail(message: str):
+        raise ConfigError(f"[podcast] {message}")
+
+    for key in table:
+        if key not in PODCAST_KEYS:
+            near = difflib.get_close_matches(key, PODCAST_KEYS, n=1)
+            fail(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
+                                           f"; the keys are {', '.join(PODCAST_KEYS)}"))
+    name, email = _owner(table.get("owner"), author, author_email, fail)
+    image = _text_value(table, "image", fail)
+    if not image:
+        fail("needs image = \"https://.../cover.jpg\": Apple Podcasts lists no show without "
+             "its cover art (square, 1400 to 3000 px)")
+    image = image if urlsplit(image).scheme else base_url + image.lstrip("/")
+    if urlsplit(image).scheme not in ("http", "https") or \
+            not urlsplit(image).path.endswith((".jpg", ".png")):
+        fail(f"image {image!r} must be an http(s) URL ending in .jpg or .png (Apple's rule)")
+    kind = _text_value(table, "type", fail) or "episodic"
+    if kind not in ("episodic", "serial"):
+        fail(f"type {kind!r} must be \"episodic\" (newest first) or \"serial\" (in order)")
+    flags = {}
+    for key in ("explicit", "locked", "complete"):
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            fail(f"{key} must be true or false, not {value!r}")
+        flags[key] = value
+    return Podcast(owner_name=name, owner_email=email,
+                   categories=_categories(table.get("category"), fail), image=image,
+                   type=kind, author=_text_value(table, "author", fail),
+                   guid=_text_value(table, "guid", fail), **flags)
+
+
+def _owner(value, author: str, author_email: str, fail) -> tuple[str, str]:
+    """`owner = "Ada Brennan <ada@example.org>"`, or a table with name and email; by default
+    the site's author."""
+    if isinstance(value, dict):
+        name, email = str(value.get("name") or ""), str(value.get("email") or "")
+    elif isinstance(value, str):
+        name, _, email = value.partition("<")
+        name, email = name.strip(), email.rstrip("> ").strip()
+        if "@" in name and not email:
+            name, email = "", name
+    elif value is None:
+        name, email = author, author_email
+    else:
+        fail("owner must be \"Name <email>\" or a table with name and email")
+    if "@" not in email:
+        fail("needs the owner's email: owner = \"Ada Brennan <ada@example.org>\" (Apple "
+             "Podcasts writes there to confirm the show is yours), or set author_email")
+    return name or author, email
+
+
+def _categories(value, fail) -> tuple[tuple[str, str], ...]:
+    """`"Technology"`, `"News > Tech News"`, or a list of those, in Apple's spelling."""
+    values = value if isinstance(value, list) else [value] if value else []
+    if not values:
+        fail("needs a category, e.g. category = \"Technology\" or \"News > Tech News\" "
+             "(Apple Podcasts' list: " + ", ".join(PODCAST_CATEGORIES) + ")")
+    found = []
+    for entry in values:
+        if not isinstance(entry, str):
+            fail(f"category {entry!r} must be a name such as \"Technology\"")
+        main, _, sub = (part.strip() for part in entry.partition(">"))
+        known = {name.casefold(): name for name in PODCAST_CATEGORIES}
+        if main.casefold() not in known:
+            near = difflib.get_close_matches(main, PODCAST_CATEGORIES, n=1, cutoff=0.5)
+            fail(f"category {main!r} is not one of Apple Podcasts'" +
+                 (f" (did you mean {near[0]!r}?)" if near else ""))
+        main = known[main.casefold()]
+        subs = {name.casefold(): name for name in PODCAST_CATEGORIES[main]}
+        if sub and sub.casefold() not in subs:
+            fail(f"{main!r} has no subcategory {sub!r}: "
+                 f"{', '.join(PODCAST_CATEGORIES[main]) or 'it has none'}")
+        found.append((main, subs.get(sub.casefold(), "")))
+    return tuple(found)
+
+
+def _text_value(table: dict, key: str, fail) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        fail(f"{key} must be a string, not {value!r}")
+    return value.strip()

@@ -175,6 +175,19 @@ def absolute_srcset(value: str, base_url: str) -> str | None:
     return ", ".join(candidates) or None
 
 
+_FIRST_IMAGE = re.compile(r'<img\b[^>]*?\ssrc="(https?://[^"]+)"', re.I)
+
+
+@lru_cache(maxsize=4096)
+def picture(item: Item) -> str:
+    """The item's picture, for readers that show one beside the title and for link previews:
+    its front matter `image`, else the first picture in its content; "" when it has none."""
+    if item.media is not None and item.media.image:
+        return item.media.image
+    match = _FIRST_IMAGE.search(content_html(item))  # sanitized: src is absolute, quoted
+    return html.unescape(match.group(1)) if match else ""
+
+
 @lru_cache(maxsize=16384)
 def summary_text(item: Item) -> str:
     """The front matter summary, else the start of the body as plain text."""

@@ -46,7 +46,7 @@ from .config import Settings
 from .folder import file_key
 from .history import History
 from .layout import is_bundle_resource, is_jekyll_static
-from .responses import MIN_COMPRESS_BYTES, Document, cache_control
+from .responses import MIN_COMPRESS_BYTES, Document, cache_control, compressible
 from .templating import engine, fingerprint as site_fingerprint, jekyll_excludes
 from .urls import document_url, resource_base
 from .web import ASSETS, asset_path, page_policy
@@ -131,12 +131,6 @@ def static_files(settings) -> list[str]:
     root, excludes = Path(settings.items_dir), jekyll_excludes(settings)
     names = (file.relative_to(root).as_posix() for file in root.rglob("*") if file.is_file())
     return sorted(name for name in names if is_jekyll_static(name, excludes))
-
-
-def compressible(media_type: str) -> bool:
-    """HTML, XML, JSON, CSS, SVG and plain text: what gzip and brotli make smaller."""
-    kind = media_type.partition(";")[0].strip().lower()
-    return kind.startswith("text/") or kind.endswith(("/xml", "+xml", "/json", "+json"))
 
 
 # -- what each unit depends on -------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
 
@@ -19,9 +18,12 @@ from lxml import etree
 
 from .config import Settings
 from .content import content_html, summary_text
+from .enclosures import add_enclosures, json_enclosures, load_extensions, needs_media_rss
 from .items import Author, Item
 from .text import clean_text
-from . import urls
+from . import podcast
+from .selections import (FeedSpec, Link, Selection, archive_count, archive_url,  # noqa: F401
+                         feed_spec, section_selection, selection, selections)  # (re-exported)
 from .urls import document_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -29,29 +31,6 @@ FH_NS = "http://purl.org/syndication/history/1.0"
 GENERATOR = ("feedsvc", version("feedsvc"), "https://pypi.org/project/feedsvc/")
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml",
                "json": "application/feed+json"}
-
-
-@dataclass(frozen=True)
-class Link:
-    href: str
-    rel: str
-    type: str = ""
-
-
-@dataclass(frozen=True)
-class FeedSpec:
-    """What one feed document shows, independent of its format."""
-
-    id: str  # the feed's own id (RFC 4151 tag: URI)
-    title: str
-    subtitle: str
-    home_url: str  # rel="alternate": the HTML page this feed mirrors
-    self_url: str  # absolute URL of this document
-    items: tuple[Item, ...]
-    links: tuple[Link, ...] = ()  # hubs, RFC 5005 archive links, ...
-    archive: bool = False  # RFC 5005 section 4: an archive document
-    max_age: int = 0  # RSS <ttl>, in seconds
-    extra: dict = field(default_factory=dict)  # more top-level JSON Feed keys
 
 
 def feed_updated(spec: FeedSpec, settings: Settings) -> datetime:
@@ -132,8 +111,21 @@ def _generator(spec: FeedSpec, settings: Settings, fmt: str) -> FeedGenerator:
     return fg
 
 
+def _add_entries(fg: FeedGenerator, spec: FeedSpec, settings: Settings, fmt: str) -> None:
+    full = full_content(spec, settings)
+    media_rss = needs_media_rss(spec.items, full)
+    load_extensions(fg, fmt, media_rss)
+    if fmt == "rss" and settings.podcast is not None:
+        # An archive belongs to the show of its subscription feed (`current`).
+        current = next((link.href for link in spec.links if link.rel == "current"),
+                       spec.self_url)
+        podcast.show(fg, settings.podcast, settings, current, spec.title, spec.home_url)
+    for item in spec.items:
+        _add_entry(fg, item, settings, fmt, full, media_rss)
+
+
 def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
-               full: bool = True) -> None:
+               full: bool, media_rss: bool) -> None:
     entry = fg.add_entry(order="append")
     entry.id(item.id)
     entry.guid(guid(item), permalink=False)
@@ -146,6 +138,8 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
     authors = _authors(item, settings)
     if fmt == "atom":
         entry.author([_author_dict(author) for author in authors])
+        if item.contributors:
+            entry.contributor([_author_dict(person) for person in item.contributors])
         # An entry with neither content nor summary leaves readers nothing to show: then
         # the title is the summary.
         summary = summary_text(item) or \
@@ -153,15 +147,27 @@ def _add_entry(fg: FeedGenerator, item: Item, settings: Settings, fmt: str,
         if summary:
             entry.summary(summary)
     else:
-        # RSS <author> must be an email address; names alone go to dc:creator.
-        if all(author.email for author in authors):
-            entry.author([_author_dict(author) for author in authors])
-        else:
-            entry.dc.dc_creator([author.name for author in authors])
+        _rss_people(entry, authors, item.contributors)
         # <description> is HTML in practice: escape the plain-text summary.
         entry.description(html.escape(summary_text(item), quote=False))
     if full and content_html(item).strip():  # the alternate link stands in for none
         entry.content(content_html(item), type="html" if fmt == "atom" else None)
+    add_enclosures(entry, item, fmt, full, media_rss)
+    if fmt == "rss" and settings.podcast is not None:
+        podcast.episode(entry, item, authors)
+
+
+def _rss_people(entry, authors: tuple[Author, ...], contributors: tuple[Author, ...]) -> None:
+    """RSS's <author> is one email address (`ada@example.org (Ada Brennan)`): a second one is
+    invalid, a name alone no address. So one author with an email is <author>, as RSS 2.0
+    has it; anything else is a dc:creator per name, as WordPress writes them and feedparser,
+    NetNewsWire and newsboat show them. Contributors are dc:contributor."""
+    if len(authors) == 1 and authors[0].email:
+        entry.author(_author_dict(authors[0]))
+    else:
+        entry.dc.dc_creator([author.name for author in authors])
+    if contributors:
+        entry.dc.dc_contributor([person.name for person in contributors])
 
 
 def full_content(spec: FeedSpec, settings: Settings) -> bool:
@@ -174,9 +180,7 @@ def full_content(spec: FeedSpec, settings: Settings) -> bool:
 
 def atom_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg = _generator(spec, settings, "atom")
-    full = full_content(spec, settings)
-    for item in spec.items:
-        _add_entry(fg, item, settings, "atom", full)
+    _add_entries(fg, spec, settings, "atom")
     return fg.atom_str(pretty=True)
 
 
@@ -186,9 +190,7 @@ def rss_feed(spec: FeedSpec, settings: Settings) -> bytes:
     fg.description(spec.subtitle or spec.title)
     if spec.max_age:
         fg.ttl(max(1, spec.max_age // 60))
-    full = full_content(spec, settings)
-    for item in spec.items:
-        _add_entry(fg, item, settings, "rss", full)
+    _add_entries(fg, spec, settings, "rss")
     return fg.rss_str(pretty=True)
 
 
@@ -204,6 +206,8 @@ def json_feed(spec: FeedSpec, settings: Settings) -> bytes:
         "authors": [_json_author(Author(settings.author, settings.author_email,
                                         settings.author_uri))],
     }
+    if settings.podcast is not None:
+        document["icon"] = settings.podcast.image  # square, as JSON Feed's icon should be
     hubs = [{"type": "WebSub", "url": link.href} for link in spec.links if link.rel == "hub"]
     if hubs:
         document["hubs"] = hubs
@@ -250,6 +254,13 @@ def json_item(item: Item, settings: Settings, full: bool = True) -> dict:
         entry["tags"] = list(item.tags)
     if item.lang:
         entry["language"] = item.lang
+    entry.update(json_enclosures(item, full))
+    if item.contributors:
+        # JSON Feed has authors only; others who worked on it go in an extension object
+        # (section "Extensions": a key starting with _, which readers that do not know it
+        # ignore), with name and URL as its authors have them.
+        entry["_feedsvc"] = {"about": GENERATOR[2], "contributors": [
+            _json_author(person) for person in item.contributors]}
     return entry
 
 
@@ -284,98 +295,3 @@ def item_json_document(item: Item, settings: Settings) -> bytes:
                     self_url=document_url(item.url, "json"), items=(item,),
                     extra={"expired": True})
     return json_feed(spec, settings)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """The items one family of feeds shows: the site's, one tag's or one section's."""
-
-    kind: str  # "site", "tag" or "section"
-    key: str  # "" for the site, a tag's slug, a section's path (ending in `/`)
-    name: str  # shown to people: "" for the site
-    items: tuple[Item, ...]  # newest first
-    description: str = ""
-
-    def path(self, settings: Settings, leaf: str) -> str:
-        return urls.collection(settings, self.kind, self.key, leaf)
-
-
-def selection(snapshot, tag: str | None, settings: Settings) -> Selection | None:
-    """The site's items (tag None), or one tag's by its slug; None for an unknown tag. With
-    `site_feed = "root"` the site's are only those in no section."""
-    if tag is None:
-        items = snapshot.root_items if settings.site_feed == "root" else snapshot.items
-        return Selection("site", "", "", items)
-    if tag not in snapshot.by_tag:
-        return None
-    return Selection("tag", tag, snapshot.tag_names[tag], snapshot.by_tag[tag])
-
-
-def section_selection(snapshot, url: str, settings: Settings) -> Selection | None:
-    """The section whose page is at `url`, or None."""
-    section = snapshot.sections.get(url)
-    if section is None:
-        return None
-    return Selection("section", url[len(settings.base_url):], section.title,
-                     snapshot.section_items[url], section.description)
-
-
-def selections(snapshot, settings: Settings) -> list[Selection]:
-    """Every feed family: the site's, each tag's, each section's."""
-    return [selection(snapshot, key, settings) for key in (None, *snapshot.by_tag)] + \
-        [section_selection(snapshot, url, settings) for url in snapshot.sections]
-
-
-def archive_count(selection: Selection, settings: Settings) -> int:
-    """RFC 5005 archives: full blocks of `feed_size` items counted from the oldest.
-
-    Block k holds the items k*size-size .. k*size-1 in oldest-first order, so publishing a new
-    item never changes an existing block. Items of the incomplete newest block are always in
-    the subscription document, which holds the newest `feed_size`.
-    """
-    return len(selection.items) // settings.feed_size
-
-
-def feed_spec(selection: Selection, settings: Settings, fmt: str, archive: int | None = None):
-    """The spec of the subscription document (archive=None) or of archive block `archive`
-    in format `fmt`; None when that block does not exist."""
-    size = settings.feed_size
-    count = archive_count(selection, settings)
-    current = selection.path(settings, f"feed.{fmt}")
-    hubs = tuple(Link(hub, "hub") for hub in settings.hubs)
-    suffix = {"site": "", "tag": ":tags/", "section": ":sections/"}[selection.kind]
-    feed_id = f"tag:{settings.authority},{settings.tag_date}:feed{suffix}{selection.key}"
-    title = settings.title + (f": {selection.name}" if selection.name else "")
-    subtitle = selection.description or settings.subtitle
-    home = selection.path(settings, "")
-    if archive is None:
-        items, older = selection.items[:size], count
-        if fmt == "json" and count:
-            # JSON Feed has no archives, only next_url paging, which must never repeat an item
-            # (the newest archive overlaps the newest `size` items). So this document reaches
-            # back to where archive count-1 ends (size to 2*size-1 items) and pages on to it.
-            older = count - 1
-            items = selection.items[:len(selection.items) - older * size]
-        links = hubs
-        if older:
-            links += (Link(archive_url(selection, settings, older, fmt), "prev-archive"),)
-        return FeedSpec(id=feed_id, title=title, subtitle=subtitle, home_url=home,
-                        self_url=current, items=items, links=links,
-                        max_age=settings.feed_max_age)
-    if not 1 <= archive <= count:
-        return None
-    oldest_first = selection.items[::-1]
-    block = oldest_first[(archive - 1) * size: archive * size][::-1]
-    # next-archive always names block k+1: linking it only once it exists would change this
-    # document's bytes when the next block fills. Until then that URL redirects to `current`.
-    links = (Link(current, "current"),
-             Link(archive_url(selection, settings, archive + 1, fmt), "next-archive"))
-    if archive > 1:
-        links += (Link(archive_url(selection, settings, archive - 1, fmt), "prev-archive"),)
-    return FeedSpec(id=f"{feed_id}:archive:{archive}", title=f"{title} (archive {archive})",
-                    subtitle=subtitle, home_url=home,
-                    self_url=archive_url(selection, settings, archive, fmt), items=block, links=links, archive=True, max_age=settings.archive_max_age)
-
-
-def archive_url(selection: Selection, settings: Settings, number: int, fmt: str) -> str:
-    return selection.path(settings, f"archive/{number}.{fmt}")

@@ -3,25 +3,52 @@ does, and whether it can be read at all. Never anything outside it."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
 from pathlib import Path
 
-from .layout import (BUNDLE_INDEXES, holds_bundle, is_item_name, is_jekyll_site, not_an_item,
-                     walks_folder)
+from .layout import (BUNDLE_INDEXES, holds_bundle, is_bundle_index, is_item_name,
+                     is_jekyll_site, not_an_item, walks_folder)
 
 log = logging.getLogger("feedsvc")
 OUTSIDE = ("outside", "")  # the key of a symbolic link that leads out of the folder
 
 
-def file_key(path: Path) -> tuple | None:
-    """(mtime_ns, size, inode) of a regular file (through a link); None for anything else."""
+def file_key(path: Path | str, bundle: bool = False) -> tuple | None:
+    """(mtime_ns, size, inode) of a regular file (through a link); None for anything else.
+
+    A bundle's index (`bundle`) also carries `bundle_digest` of the files beside it: its
+    item reads their lengths (an episode's audio, media.py), so replacing one re-reads it."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if bundle:
+        return (st.st_mtime_ns, st.st_size, st.st_ino, bundle_digest(os.path.dirname(path)))
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def bundle_digest(folder: str, entries=None) -> int:
+    """A digest of the names, sizes and modification times of the (not hidden) files in a
+    bundle's folder; `entries` when the folder was just listed."""
+    try:
+        entries = list(os.scandir(folder)) if entries is None else entries
+    except OSError:
+        entries = []
+    files = []
+    for entry in entries:
+        try:
+            if not entry.name.startswith(".") and entry.is_file():
+                status = entry.stat()
+                files.append(f"{entry.name}\0{status.st_mtime_ns}\0{status.st_size}")
+        except OSError:
+            continue
+    digest = hashlib.blake2b("\n".join(sorted(files)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def with_role(stat_key: tuple | None, reason: str) -> tuple | None:
@@ -84,8 +111,11 @@ class Folder:
                             st = entry.stat(follow_symlinks=False)
                             if not stat.S_ISREG(st.st_mode):
                                 continue  # a FIFO or a device: opening it could wait forever
-                            key = (st.st_mtime_ns, st.st_size, st.st_ino,
-                                   not_an_item(relpath, bundle, self.jekyll) if roles else "")
+                            stat_key = (st.st_mtime_ns, st.st_size, st.st_ino)
+                            if bundle and entry.name.lower() in BUNDLE_INDEXES:
+                                stat_key += (bundle_digest(folder, entries),)
+                            key = (*stat_key, not_an_item(relpath, bundle, self.jekyll)
+                                   if roles else "")
                         if key is not None:
                             yield relpath, key
                 except OSError:
@@ -102,4 +132,5 @@ class Folder:
         relpath = path.relative_to(self.root).as_posix()
         bundle = path.parent != self.root and any(
             (path.parent / name).is_file() for name in BUNDLE_INDEXES)
-        return with_role(file_key(path), not_an_item(relpath, bundle, self.jekyll))
+        return with_role(file_key(path, bundle and is_bundle_index(relpath)),
+                         not_an_item(relpath, bundle, self.jekyll))

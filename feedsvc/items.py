@@ -16,15 +16,16 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .frontmatter import ItemError, decode, split_front_matter
 from . import templating, urls
+from .media import KEYS as MEDIA_KEYS, Media, Place, read_media
 from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, SECTION_FILES, FileName,
                      file_name, is_draft_path, is_item_name)  # noqa: F401 (re-exported)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out
 # symbols; 3: site layouts, stubs, lenient dates; 4: permalinks; 5: blank lines before
-# front matter; 6: Zola's `2024-05-01_name`; 7: template code), so an older on-disk cache is
-# never trusted.
-PARSE_RULES = 7
+# front matter; 6: Zola's `2024-05-01_name`; 7: template code; 8: enclosures, pictures,
+# contributors), so an older on-disk cache is never trusted.
+PARSE_RULES = 8
 FORMATS = ITEM_SUFFIXES
 # Lines a scraper saves along with the article; they are page furniture, not text.
 CHROME_LINES = {"top of page", "bottom of page", "back to top", "skip to content",
@@ -42,13 +43,14 @@ ALIASES = {
     "id": ("id",),
     "slug": ("slug",),
     "authors": ("author", "authors"),
+    "contributors": ("contributors", "contributor"),
     "tags": ("tags", "categories", "category", "keywords"),
     "summary": ("summary", "description", "excerpt"),
     "draft": ("draft",),
     "lang": ("lang", "language"),
 }
 KNOWN_KEYS = {key for keys in ALIASES.values() for key in keys} | {
-    "path", "permalink", "url", "aliases", "redirect_from"}
+    "path", "permalink", "url", "aliases", "redirect_from"} | MEDIA_KEYS
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class Item:
     # Template code in the body was rendered (templating.py): `body` is kept, since the file's
     # text is not what gets published.
     expanded: bool = False
+    contributors: tuple[Author, ...] = ()
+    media: Media | None = None  # enclosures, picture, episode details (media.py); most have none
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,10 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int, settings: S
                                             lambda target: _url_of(target, settings),
                                             markdown=fmt == "markdown")
     keep_body = keep_body or expanded != body
+    bundle = path.name.lower() in BUNDLE_INDEXES and path.nested
+    media = None
+    if not MEDIA_KEYS.isdisjoint(meta):
+        media = _media(relpath, meta, url, bundle, source, settings, warnings)
     return Item(
         path=relpath,
         slug=slug,
@@ -269,10 +277,22 @@ def _build_item(relpath: str, meta: dict, body: str, body_line: int, settings: S
         warnings=tuple((None, warning) for warning in warnings) + tuple(notes),
         tag_keys=tuple(tag_slug(tag) for tag in tags),
         aliases=urls.alias_paths(meta),
-        bundle=path.name.lower() in BUNDLE_INDEXES and path.nested,
+        bundle=bundle,
         expanded=expanded != body,
         source=source,
+        contributors=_authors(relpath, meta, "contributors"),
+        media=media,
     )
+
+
+def _media(relpath: str, meta: dict, url: str, bundle: bool, source: str,
+           settings: Settings, warnings: list[str]) -> Media | None:
+    """Enclosures and pictures resolve against the bundle's folder, or base_url."""
+    root = str(settings.items_dir)
+    folder = os.path.dirname(source or os.path.join(root, relpath)) if bundle else ""
+    place = Place(relpath, urls.resource_base(url) if bundle else url, folder, root,
+                  settings.base_url)
+    return read_media(relpath, meta, place, warnings)
 
 
 def _key_line(meta: dict, key) -> int:
@@ -430,8 +450,8 @@ def _checked(relpath: str, line: int, value: datetime) -> datetime:
     return value
 
 
-def _authors(relpath: str, meta: dict) -> tuple[Author, ...]:
-    key, value = _pick(meta, "authors")
+def _authors(relpath: str, meta: dict, name: str = "authors") -> tuple[Author, ...]:
+    key, value = _pick(meta, name)
     if value is None:
         return ()
     values = value if isinstance(value, list) else [value]

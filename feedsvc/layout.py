@@ -91,6 +91,13 @@ JEKYLL_EXCLUDES = {"Gemfile", "Gemfile.lock", "node_modules", "vendor", "feedsvc
 PAGE_SUFFIXES = {".md", ".markdown", ".html"}
 
 
+def is_bundle_index(relpath: str) -> bool:
+    """Whether the item-like file at `relpath` is a page bundle's own page (its folder's
+    other files are its resources)."""
+    folder, _, name = relpath.rpartition("/")
+    return bool(folder) and name.lower() in BUNDLE_INDEXES
+
+
 def is_public_file(name: str) -> bool:
     """Whether a file at this path (relative, `/`-separated) inside a served folder may be
     served: no hidden part, no way up."""

@@ -19,6 +19,7 @@ from . import cache
 from .config import Settings
 from .folder import OUTSIDE, Folder, file_key
 from .items import Item, ItemError, read_file, read_item
+from .layout import is_bundle_index
 
 log = logging.getLogger("feedsvc")
 # How often a torn read (the file changed while we read it) is retried before keeping the
@@ -47,7 +48,7 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
             result = error
         except Exception:  # left to the main process, which logs it properly
             continue
-        key = file_key(path)
+        key = file_key(path, is_bundle_index(relpath))
         # Files to parse are no resource or page: their role is "".
         text = cache.entry_text(relpath, (*key, ""), result) if key else None
         results.append((relpath, key, text, None if text else result))

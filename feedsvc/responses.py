@@ -98,6 +98,12 @@ class Document:
         return data
 
 
+def compressible(media_type: str) -> bool:
+    """HTML, XML, JSON, CSS, SVG and plain text: what gzip and brotli make smaller."""
+    kind = media_type.partition(";")[0].strip().lower()
+    return kind.startswith("text/") or kind.endswith(("/xml", "+xml", "/json", "+json"))
+
+
 def choose_coding(document: Document, accept_encoding: str) -> str | None:
     """The best coding the client accepts (RFC 9110 section 12.5.3), or None for identity."""
     if len(document.body) < MIN_COMPRESS_BYTES or not accept_encoding:

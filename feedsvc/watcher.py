@@ -8,6 +8,7 @@ Each wake-up tells the store what changed; the store decides what to publish.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -165,4 +166,18 @@ class Watcher:
                 paths.append(relative.as_posix())
             elif not Path(changed).is_file():
                 return None  # a folder came, went or was renamed: rescan everything
+            index = bundle_index(Path(changed).parent) if len(relative.parts) > 1 else None
+            if index is not None:
+                # A file beside a bundle's index is part of its key (an episode's audio,
+                # whose length the item carries): the index is read again.
+                paths.append(relative.parent.joinpath(index).as_posix())
         return paths
+
+
+def bundle_index(folder: Path) -> str | None:
+    """The name of the bundle index in `folder`, if it holds one."""
+    try:
+        return next((name for name in os.listdir(folder) if name.lower() in BUNDLE_INDEXES),
+                    None)
+    except OSError:
+        return None

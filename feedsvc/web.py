@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .accesslog import AccessLog
 from .config import Settings, load_settings
-from .content import content_html, summary_text
+from .content import content_html, picture, summary_text
 from .history import History, document_key, history_path
 from .responses import Document, answer
 from .store import Snapshot, Store
@@ -132,7 +132,8 @@ def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
         store.listeners.append(svc.publisher.snapshot_changed)
     app.extensions["feedsvc"] = svc
     app.jinja_env.globals.update(links=Links(settings), site=settings,
-                                 content_html=content_html, summary_text=summary_text)
+                                 content_html=content_html, summary_text=summary_text,
+                                 picture=picture)
     app.jinja_env.filters["isodate"] = lambda value: value.isoformat()
     app.jinja_env.filters["humandate"] = lambda value: value.strftime("%-d %B %Y")
     assets = {name: _asset(name) for name in ASSETS}

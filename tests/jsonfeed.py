@@ -14,6 +14,15 @@ _AUTHOR = {
                    "avatar": {"type": "string", "format": "uri"}},
     "anyOf": [{"required": ["name"]}, {"required": ["url"]}, {"required": ["avatar"]}],
 }
+_ATTACHMENT = {
+    "type": "object",
+    "required": ["url", "mime_type"],
+    "properties": {"url": {"type": "string", "format": "uri"},
+                   "mime_type": {"type": "string", "pattern": "^[a-z]+/[-+.\\w]+$"},
+                   "title": {"type": "string"},
+                   "size_in_bytes": {"type": "integer", "minimum": 0},
+                   "duration_in_seconds": {"type": "number", "minimum": 0}},
+}
 _ITEM = {
     "type": "object",
     "required": ["id"],
@@ -25,7 +34,8 @@ _ITEM = {
         "content_html": {"type": "string"},
         "content_text": {"type": "string"},
         "summary": {"type": "string"},
-        "image": {"type": "string"},
+        "image": {"type": "string", "format": "uri"},
+        "attachments": {"type": "array", "items": _ATTACHMENT},
         "date_published": {"type": "string", "format": "date-time"},
         "date_modified": {"type": "string", "format": "date-time"},
         "authors": {"type": "array", "items": _AUTHOR},
@@ -46,6 +56,7 @@ SCHEMA = {
         "next_url": {"type": "string", "format": "uri"},
         "language": {"type": "string"},
         "expired": {"type": "boolean"},
+        "icon": {"type": "string", "format": "uri"},
         "authors": {"type": "array", "items": _AUTHOR},
         "hubs": {"type": "array", "items": {
             "type": "object", "required": ["type", "url"],

@@ -22,6 +22,7 @@ import pytest
 from feedsvc import cache
 from feedsvc.config import Settings
 from feedsvc.items import Author, Item, ItemError, Section, read_item
+from feedsvc.media import Enclosure, Media, Transcript
 from feedsvc.store import Store
 
 from conftest import Clock, write
@@ -126,7 +127,17 @@ def full_item(**changes) -> Item:
         format="markdown", draft=True, lang="pt-BR", extra=dict(EXTRA),
         warnings=((3, "a warning on line 3"), (None, "one with no line")),
         tag_keys=("feeds", "open-web"), source="/srv/items/posts/2024-05-01-every-value.md",
-        aliases=("old/path", "older/path"), bundle=True, expanded=True)
+        aliases=("old/path", "older/path"), bundle=True, expanded=True,
+        contributors=(Author("Ann Editor", "ann@example.org", "https://ann.example"),),
+        media=Media(
+            enclosures=(Enclosure("https://example.org/items/every-value/episode.mp3",
+                                  "audio/mpeg", 12345, 3723, "", "episode.mp3"),
+                        Enclosure("https://cdn.example/notes.pdf", "application/pdf",
+                                  title="Show notes")),
+            image="https://example.org/cover.jpg", image_alt="A cover", duration=3723,
+            episode=3, season=1, episode_type="bonus", explicit=False,
+            transcripts=(Transcript("https://example.org/t.vtt", "text/vtt", "en",
+                                    "captions"),)))
     values.update(changes)
     assert set(values) == {field.name for field in dataclasses.fields(Item)}
     return Item(**values)
@@ -139,6 +150,7 @@ def test_every_value_an_entry_holds_round_trips_exactly(tmp_path):
         # the defaults: no body (dropped to save memory), no extra, no warnings
         "plain.md": ((1, 2, 3, ""), full_item(
             path="plain.md", body=None, extra={}, warnings=(), aliases=(), authors=(),
+            contributors=(), media=None,
             tags=(), tag_keys=(), draft=False, bundle=False, expanded=False, lang="",
             updated=datetime(2024, 5, 1, 7, 30, tzinfo=timezone.utc))),
         # a path that is not the entry's own, and dates in a zone other than UTC

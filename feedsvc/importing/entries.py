@@ -169,7 +169,23 @@ def _xml_media(entry) -> tuple[tuple[str, object], ...]:
                   if t.get("url") and t.get("medium", "image") == "image"), "")
     if image:
         media.append(("image", image))
-    return tuple(media)
+    return tuple(media) + (_episode(entry) if enclosures else ())
+
+
+def _episode(entry) -> tuple[tuple[str, object], ...]:
+    """An episode's itunes details, so a show moving here keeps them (media.py reads them)."""
+    found = []
+    duration = str(entry.get("itunes_duration") or "").strip()
+    if duration:
+        found.append(("duration", int(duration) if duration.isdigit() else duration))
+    for key, name in (("itunes_season", "season"), ("itunes_episode", "episode")):
+        if str(entry.get(key) or "").strip().isdigit():
+            found.append((name, int(entry[key])))
+    if str(entry.get("itunes_episodetype") or "").strip() in ("full", "trailer", "bonus"):
+        found.append(("episode_type", entry["itunes_episodetype"].strip()))
+    if entry.get("itunes_explicit") is True:  # feedparser knows only "yes" for explicit
+        found.append(("explicit", True))
+    return tuple(found)
 
 
 # -- JSON Feed ------------------------------------------------------------------------------
@@ -207,7 +223,9 @@ def _json_item(item: dict, source: Source, fallback_authors, lang: str, home: st
                    isinstance(a.get("url"), str)]
     enclosures = [{"url": a["url"], **({"length": a["size_in_bytes"]}
                                        if isinstance(a.get("size_in_bytes"), int) else {}),
-                   **({"type": a["mime_type"]} if isinstance(a.get("mime_type"), str) else {})}
+                   **({"type": a["mime_type"]} if isinstance(a.get("mime_type"), str) else {}),
+                   **({"duration": int(a["duration_in_seconds"])}
+                      if isinstance(a.get("duration_in_seconds"), (int, float)) else {})}
                   for a in attachments]
     if enclosures:
         media.append(("enclosure", enclosures[0] if len(enclosures) == 1 else enclosures))

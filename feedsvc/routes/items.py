@@ -8,20 +8,23 @@ blueprint answers every path no other route claims, by looking it up in the snap
 
 from __future__ import annotations
 
-import mimetypes
+import os
+import stat
+import time
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from flask import Blueprint, redirect, render_template
+from flask import Blueprint, Response, abort, redirect, render_template, request
 
-from .. import feeds, urls
+from .. import feeds, ranges, urls
 from ..items import Item
 from ..layout import is_bundle_resource, is_jekyll_static
-from ..responses import Document, cache_control
+from ..media import media_type
+from ..responses import Document, cache_control, compressible, http_date
 from ..store import Snapshot
 from ..templating import engine, jekyll_excludes
 from ..urls import SAFE, document_url, resource_base
-from ..web import send, service
+from ..web import NotModified, send, service
 from .feeds import CORS, serve_feed
 from .pages import collection_page, html_document, json_ld
 
@@ -56,9 +59,12 @@ def at_path(path: str):
     target = settings.redirects.get("/" + path)
     if target:
         return redirect(settings.url(target), code=301)
-    # Read per request, not kept in the document cache: pictures can be large, and a crawler
-    # walking them all must not fill memory. The ETag still names the bytes.
-    return send(resource(snapshot, path))
+    # Read per request, not kept in the document cache: pictures and episodes can be large,
+    # and a crawler walking them all must not fill memory.
+    response = resource(snapshot, path)
+    if response is None:
+        abort(404)
+    return response
 
 
 def section(snapshot: Snapshot, path: str):
@@ -101,7 +107,7 @@ def entry_document(snapshot: Snapshot, url: str, fmt: str) -> Document | None:
                     headers=(CORS,))
 
 
-def resource(snapshot: Snapshot, path: str) -> Document | None:
+def resource(snapshot: Snapshot, path: str) -> Response | None:
     """A file of a page bundle: `<bundle URL>/<name>` serves `<bundle folder>/<name>`; in a
     Jekyll site, a static file at its path (`/img/logo.png`). Never anything outside those
     folders, hidden, or a page."""
@@ -113,11 +119,11 @@ def resource(snapshot: Snapshot, path: str) -> Document | None:
             name = unquote(path[len(folder_path) + 1:])
             if not is_bundle_resource(name, Path(item.source).name):
                 return None
-            return _file_document(Path(item.source).parent, name)
+            return _file_response(Path(item.source).parent, name)
         folder_path = folder_path.rpartition("/")[0]
     name = unquote(path)
     if engine(settings) == "jekyll" and is_jekyll_static(name, jekyll_excludes(settings)):
-        return _file_document(Path(settings.items_dir), name)
+        return _file_response(Path(settings.items_dir), name)
     return None
 
 
@@ -129,18 +135,50 @@ def _bundle_at(snapshot: Snapshot, base: str) -> Item | None:
     return None
 
 
-def _file_document(folder: Path, name: str) -> Document | None:
-    """The file `name` of `folder`, if it really is inside it and the items folder."""
+def _file_response(folder: Path, name: str) -> Response | None:
+    """The file `name` of `folder`, if it really is inside it and the items folder: text
+    compressed as documents are; anything else (pictures, audio, video) as it is on disk,
+    with range requests (ranges.py)."""
     try:
         resolved = (folder / name).resolve(strict=True)
         resolved.relative_to(folder.resolve())
         resolved.relative_to(Path(service().settings.items_dir).resolve())
-        if not resolved.is_file() or resolved.stat().st_size > MAX_RESOURCE_BYTES:
-            return None
-        body = resolved.read_bytes()
+        file = open(resolved, "rb")
     except (OSError, ValueError, RuntimeError):
         return None
-    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if media_type.startswith("text/"):
-        media_type += "; charset=utf-8"
-    return Document(body, media_type, cache_control(service().settings.archive_max_age))
+    try:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            file.close()
+            return None
+        kind = media_type(name)
+        if kind.startswith("text/"):
+            kind += "; charset=utf-8"
+        max_age = service().settings.archive_max_age
+        if compressible(kind) and status.st_size <= MAX_RESOURCE_BYTES:
+            with file:
+                return send(Document(file.read(), kind, cache_control(max_age)))
+        return _ranged(file, status, kind, cache_control(max_age))
+    except OSError:
+        file.close()
+        return None
+
+
+def _ranged(file, status: os.stat_result, kind: str, caching: str) -> Response:
+    version = ranges.file_version(status, time.time())
+    decision = ranges.decide(request.headers, version)
+    headers = {"ETag": version.etag, "Last-Modified": http_date(version.last_modified),
+               "Cache-Control": caching, "Accept-Ranges": "bytes",
+               "Vary": "Accept-Encoding"}  # as on every response: caches keep one rule
+    if decision.status in (206, 416):
+        headers["Content-Range"] = ranges.content_range(decision, version.size)
+    if decision.status not in (200, 206):
+        file.close()
+        response_class = NotModified if decision.status == 304 else Response
+        return response_class(status=decision.status, headers=headers)
+    headers["Content-Length"] = str(decision.stop - decision.start)
+    # direct_passthrough: Werkzeug hands the slice to the server as it is (and drops the
+    # body of a HEAD, closing the file).
+    return Response(ranges.FileSlice(file, decision.start, decision.stop),
+                    status=decision.status, headers=headers, content_type=kind,
+                    direct_passthrough=True)

@@ -6,7 +6,7 @@ from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, r
                    request)
 
 from .. import feeds, sitemap, urls
-from ..content import summary_text
+from ..content import picture, summary_text
 from ..feeds import json_bytes
 from ..items import Author
 from ..responses import Document, cache_control
@@ -90,6 +90,7 @@ def json_ld(item) -> str:
     """schema.org Article for the platforms that unfurl links; escaped for a <script> block."""
     settings = service().settings
     authors = item.authors or (Author(settings.author, settings.author_email, settings.author_uri),)
+    image = picture(item)
     return json_bytes({
         "@context": "https://schema.org",
         "@type": "Article",
@@ -97,13 +98,19 @@ def json_ld(item) -> str:
         "description": summary_text(item),
         "datePublished": item.published.isoformat(),
         "dateModified": item.updated.isoformat(),
-        "author": [{"@type": "Person", "name": a.name, **({"url": a.uri} if a.uri else {})}
-                   for a in authors],
+        "author": [_person(author) for author in authors],
+        **({"contributor": [_person(person) for person in item.contributors]}
+           if item.contributors else {}),
+        **({"image": image} if image else {}),
         "url": item.url,
         "mainEntityOfPage": item.url,
         "inLanguage": item.lang or settings.language,
         **({"keywords": ", ".join(item.tags)} if item.tags else {}),
     }).decode("utf-8")
+
+
+def _person(person: Author) -> dict:
+    return {"@type": "Person", "name": person.name, **({"url": person.uri} if person.uri else {})}
 
 
 @blueprint.get(urls.RULES["robots"])
