@@ -121,7 +121,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
 def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
     """The app with its index built, and no thread running: `serve` builds it once and
     forks its workers from it, so they share the parsed index (`start` in each)."""
-    from .routes import feeds, items, pages
+    from .routes import feeds, items, pages, stats
 
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
@@ -142,6 +142,7 @@ def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
     app.jinja_env.globals["asset"] = lambda name: settings.url(asset_path(name, assets[name]))
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(stats.blueprint)
     app.register_blueprint(items.blueprint)
     app.after_request(_common_headers)
     app.wsgi_app = FastPath(app, svc)
