@@ -31,7 +31,7 @@ FLUSH_INTERVAL = 1.0  # seconds: what a `kill -9` can lose
 # Requests waiting when the database cannot keep up (a lock held elsewhere for seconds):
 # beyond this the oldest go uncounted, so stats never take the server's memory with it.
 MAX_PENDING = 200_000
-MAX_CARRIED_READERS = 100_000  # readers held over while the database fails
+MAX_CARRIED = 100_000  # readers (and reports) held over while the database fails
 
 
 class Recorder:
@@ -84,8 +84,10 @@ class Recorder:
                     log.warning("stats: cannot write %s (%s); counting on in memory",
                                 self.database.path, error)
                     self._failing = str(error)
-                if len(tally.readers) > MAX_CARRIED_READERS:
+                if len(tally.readers) > MAX_CARRIED:
                     tally.readers.clear()  # the counts stay; who they were is let go
+                if len(tally.reports) > MAX_CARRIED:
+                    tally.reports.clear()  # a flood of made-up aggregators
                 self._carried = tally
                 return
             self._carried = Tally()

@@ -127,21 +127,29 @@ class Database:
         if not tally and now < self._next_prune:
             return
         db = self._connection()
-        with db:
-            db.execute("BEGIN IMMEDIATE")  # several workers: one writer at a time, waiting
-            for (day, feed), counts in tally.traffic.items():
-                db.execute("INSERT INTO traffic VALUES (?, ?, ?, ?, ?, ?, ?, 0) "
-                           "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,"
-                           " not_modified = not_modified + excluded.not_modified,"
-                           " bytes_sent = bytes_sent + excluded.bytes_sent,"
-                           " saved_by_compression = saved_by_compression"
-                           " + excluded.saved_by_compression,"
-                           " saved_by_304 = saved_by_304 + excluded.saved_by_304",
-                           (day.isoformat(), feed, *counts))
-            self._write_readers(db, tally.readers, now)
-            self._write_reports(db, tally.reports, now)
-            if now >= self._next_prune:
-                self._prune(db, now)
+        try:
+            with db:
+                db.execute("BEGIN IMMEDIATE")  # several workers: one writer at a time
+                self._write(db, tally, now)
+        except BaseException:
+            # Rolled back: a salt made in the transaction is no one's, a prune did not happen.
+            self._salts, self._next_prune = {}, 0.0
+            raise
+
+    def _write(self, db: sqlite3.Connection, tally: Tally, now: float) -> None:
+        for (day, feed), counts in tally.traffic.items():
+            db.execute("INSERT INTO traffic VALUES (?, ?, ?, ?, ?, ?, ?, 0) "
+                       "ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,"
+                       " not_modified = not_modified + excluded.not_modified,"
+                       " bytes_sent = bytes_sent + excluded.bytes_sent,"
+                       " saved_by_compression = saved_by_compression"
+                       " + excluded.saved_by_compression,"
+                       " saved_by_304 = saved_by_304 + excluded.saved_by_304",
+                       (day.isoformat(), feed, *counts))
+        self._write_readers(db, tally.readers, now)
+        self._write_reports(db, tally.reports, now)
+        if now >= self._next_prune:
+            self._prune(db, now)
 
     def _write_readers(self, db: sqlite3.Connection, readers: set, now: float) -> None:
         new: Counter = Counter()

@@ -12,9 +12,11 @@ import sys
 from datetime import datetime, timezone
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import wait_for
 from feedsvc import agents
+from feedsvc.cli import main
 from feedsvc.config import ConfigError, load_settings
 from feedsvc.stats import Recorder
 from feedsvc.statsreport import read
@@ -116,6 +118,7 @@ def test_polls_of_the_real_server_are_counted_exactly(serve, items_dir, tmp_path
     requests = 13 + 1 + 4 + 3  # aggregators (the robot too), readers, Miniflux
     # Within 10 s of the polls, from both workers.
     wait_for(lambda: counted(settings, "/feed.atom") == requests and
+             counted(settings, "/feed.rss") == 2 and
              counted(settings, "/tags/feeds/feed.json") == 1, timeout=10)
     feeds = feedsvc_stats(env, "--items", str(items_dir), "--days", "1")["feeds"]
     atom = feeds["/feed.atom"]
@@ -153,7 +156,7 @@ def test_polls_of_the_real_server_are_counted_exactly(serve, items_dir, tmp_path
     assert b"203.0.113" not in server.log.read_bytes()
 
 
-def test_counts_survive_kill_9_and_a_restart(serve, items_dir, tmp_path):
+def test_counts_survive_kill_9_and_a_restart(serve, items_dir):
     env = {"FEEDSVC_TRUST_FORWARDED": "1"}  # the database in the data folder, by default
     server = serve(items_dir, "--workers", "2", env=env)
     settings = load_settings(items_dir=items_dir)
@@ -173,10 +176,16 @@ def test_counts_survive_kill_9_and_a_restart(serve, items_dir, tmp_path):
     poll(server, "/feed.atom", NEWSBOAT, "203.0.113.9")
     poll(server, "/feed.atom", FEEDLY.format(6))
     wait_for(lambda: counted(settings, "/feed.atom") == 6, timeout=10)
-    feed = read(settings, 1).feeds[0]
-    assert (feed.direct, feed.aggregators, feed.subscribers) == (3, (("Feedly", 6),), 9)
+    text = subprocess.run([sys.executable, "-m", "feedsvc", "stats", "--items", str(items_dir)],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert "/feed.atom: 9 subscribers = 3 direct + 6 from aggregators" in text.stdout
+    assert "  Feedly                       6  reported " in text.stdout
     with sqlite3.connect(read(settings, 1).path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    poll(server, "/feed.atom", NEWSBOAT, "203.0.113.10")  # and stopped at once:
+    server.process.send_signal(signal.SIGTERM)  # what is pending is written at exit
+    assert server.process.wait(timeout=30) == 0
+    assert counted(settings, "/feed.atom", "direct") == 4
 
 
 def test_days_salts_reports_and_retention_follow_the_clock(make_app, items_dir, tmp_path):
@@ -246,6 +255,8 @@ def test_a_database_that_cannot_be_written_loses_no_counts(make_app, items_dir, 
 def test_no_stats_page_without_a_token_and_no_weak_tokens(make_app, items_dir):
     client = make_app(items_dir).test_client()
     assert client.get("/stats", headers={"Authorization": "Bearer "}).status_code == 404
+    result = CliRunner().invoke(main, ["stats", "--items", str(items_dir)])
+    assert result.exit_code == 0 and result.output.startswith("No stats yet in ")
     with pytest.raises(ConfigError, match="'stats_token' must be at least 16"):
         load_settings(items_dir=items_dir, stats_token="short")
     with pytest.raises(ConfigError, match="'stats_retention' must be at least 2"):
