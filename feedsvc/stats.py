@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, deque
+from itertools import repeat, starmap
 
 from . import agents
 from .config import Settings
@@ -35,24 +36,27 @@ MAX_CARRIED = 100_000  # readers (and reports) held over while the database fail
 
 
 class Recorder:
-    """`record(environ, document, status, sent)` from any request thread for a feed
-    `document` (one with a `feed_path`); `flush()` writes what was recorded."""
+    """`record(...)` from any request thread for a feed `document` (one with a
+    `feed_path`); `flush()` writes what was recorded."""
 
     def __init__(self, settings: Settings, clock=time.time):
         self._clock = clock
         self.calendar = Calendar(settings.zone)
         self.database = Database(stats_path(settings), self.calendar, settings.stats_retention)
         self._pending: deque = deque(maxlen=MAX_PENDING)
+        self._append = self._pending.append
         self._carried = Tally()  # what a failed flush could not write, for the next one
         self._lock = threading.Lock()  # the thread's flush and the one at exit
         self._wake = threading.Event()
         self._failing = ""  # the last error, logged once until a flush succeeds
 
-    def record(self, environ, document: Document, status: int, sent: int) -> None:
+    def record(self, environ, document: Document, method: str, status: int, sent: int,
+               accept: str) -> None:
+        """What the request path pays for the stats: one tuple (sent: body bytes sent;
+        accept: its Accept-Encoding)."""
         get = environ.get
-        self._pending.append((document, get("REQUEST_METHOD"), status, sent,
-                              get("HTTP_ACCEPT_ENCODING"), get("REMOTE_ADDR"),
-                              get("HTTP_USER_AGENT")))
+        self._append((document, method, status, sent, accept, get("REMOTE_ADDR"),
+                      get("HTTP_USER_AGENT")))
 
     def start(self) -> "Recorder":
         """Start flushing in this process (a forked server worker calls it for itself)."""
@@ -96,8 +100,8 @@ class Recorder:
                 self._failing = ""
 
     def _drain(self) -> list[tuple]:
-        pending = self._pending
-        return [pending.popleft() for _ in range(len(pending))]
+        # As many as there are now, popped one by one in C (requests append meanwhile).
+        return list(starmap(self._pending.popleft, repeat((), len(self._pending))))
 
     def tally(self, batch: list[tuple], now: float) -> Tally:
         """Fold records into counts: in C over all of them, in Python once per distinct

@@ -198,8 +198,9 @@ def send(document: Document | None) -> Response:
     headers.extend(service().security_headers(document.media_type))
     stats = service().stats
     if stats is not None and document.feed_path is not None:
-        stats.record(request.environ, document, status,
-                     0 if request.method == "HEAD" else len(body))
+        stats.record(request.environ, document, request.method, status,
+                     0 if request.method == "HEAD" else len(body),
+                     request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     if status == 304:
         return NotModified(status=304, headers=headers)
     return Response(body, status=status, headers=headers)  # Werkzeug drops it for HEAD
@@ -220,15 +221,17 @@ class FastPath:
         if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
             document = self.service.current(environ.get("PATH_INFO", ""))
             if document is not None:
+                accept = environ.get("HTTP_ACCEPT_ENCODING", "")
                 status, headers, body = answer(
-                    document, method == "HEAD", environ.get("HTTP_ACCEPT_ENCODING", ""),
-                    environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"))
+                    document, method == "HEAD", accept, environ.get("HTTP_IF_NONE_MATCH"),
+                    environ.get("HTTP_IF_MODIFIED_SINCE"))
                 headers.extend(self.service.security_headers(document.media_type))
                 start_response(STATUS_LINES[status], headers)
                 if self.service.access_log is not None:
                     self.service.access_log.record(environ, status, len(body))
                 if document.feed_path is not None and self.service.stats is not None:
-                    self.service.stats.record(environ, document, status, len(body))
+                    self.service.stats.record(environ, document, method, status, len(body),
+                                              accept)
                 return [body] if body else []
         access_log = self.service.access_log
         if access_log is None:
