@@ -9,6 +9,7 @@
 Each prints medians and the ratio to a baseline measured in the same run: nginx serving the
 same bytes for throughput, feedsvc's own second run for start-up, a request that does no work
 (/healthz) for item pages. Needs `wrk` and `nginx` (Debian packages) for `throughput`.
+Stats on against off: `stats.py`.
 Servers bind to 127.0.0.1; every load run is bounded by --seconds.
 """
 
@@ -64,17 +65,22 @@ def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
 
 class Server:
     def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
-                 extra_env: dict | None = None, access_log: bool = False,
+                 extra_env: dict | None = None, access_log: bool = False, stats: bool = True,
                  code: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, **(extra_env or {})}
         env["XDG_CACHE_HOME"] = cache_dir or tempfile.mkdtemp(prefix="feedsvc-bench-cache-")
+        # The stats database goes there too, never into the user's own data folder.
+        env["XDG_DATA_HOME"] = (extra_env or {}).get("XDG_DATA_HOME", env["XDG_CACHE_HOME"])
+        self.cache_dir = env["XDG_CACHE_HOME"]
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "feedsvc", "serve", "--items", str(Path(items).resolve()), "--port",
              str(self.port), "--workers", str(workers),
              "--access-log" if access_log else "--no-access-log",
+             # Only when off: a baseline commit from before the stats knows no such flag.
+             *([] if stats else ["--no-stats"]),
              # one public URL for every run: it is part of what the on-disk cache is keyed by
              "--base-url", "https://bench.example.org/"],
             # The access log goes to a file, as a service manager's journal takes it.
@@ -123,6 +129,20 @@ class Server:
                 continue
         return found
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and all its processes so far."""
+        total, pids = 0, [self.process.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pids.extend(int(child) for child in children)
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -131,16 +151,25 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def wrk(url: str, seconds: int, headers: dict | None = None) -> float:
+def wrk(url: str, seconds: int, headers: dict | None = None, script: str | None = None) -> float:
+    return wrk_run(url, seconds, headers, script)[0]
+
+
+def wrk_run(url: str, seconds: int, headers: dict | None = None,
+            script: str | None = None) -> tuple[float, int]:
+    """(requests/s, requests) of one wrk run."""
     command = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--timeout", "5s"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
+    if script:
+        command += ["-s", script]
     output = subprocess.run(command + [url], capture_output=True, text=True,
                             timeout=seconds + 30).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(0)}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return (float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            int(re.search(r"(\d+) requests in", output).group(1)))
 
 
 def cmd_throughput(args):

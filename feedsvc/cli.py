@@ -1,4 +1,4 @@
-"""The `feedsvc` command: serve, check, build, new, import, deploy."""
+"""The `feedsvc` command: serve, check, build, stats, new, import, deploy."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ def main():
 @click.option("--access-log/--no-access-log", default=None,
               help="One line per request on standard output (default: the `access_log` "
                    "setting, on).")
-def serve(items_dir, config_file, host, port, base_url, workers, access_log):
+@click.option("--stats/--no-stats", default=None,
+              help="Count each feed's subscribers (`feedsvc stats`; default: the `stats` "
+                   "setting, on).")
+def serve(items_dir, config_file, host, port, base_url, workers, access_log, stats):
     """Run the production HTTP server (granian) on the items folder."""
     import gc
     import multiprocessing
@@ -63,7 +66,7 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log):
     from . import web
 
     options = dict(items_dir=items_dir, base_url=base_url, workers=workers,
-                   access_log=access_log)
+                   access_log=access_log, stats=stats)
     settings = _settings(config_file, **options)
     # The default is still there when neither the user nor a moved site's config gave one.
     if base_url is None and "base_url" not in _configured(config_file) and \
@@ -288,6 +291,32 @@ def import_(sources, as_feed, items_dir, config_file):
     click.echo(f"{counts['imported']} imported, {counts['skipped']} already there (skipped), "
                f"{counts['errors']} error(s), {counts['warnings']} warning(s)")
     sys.exit(1 if counts["errors"] else 0)
+
+
+@main.command()
+@items_option
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 100_000),
+              help="Days of the daily series, today included.")
+def stats(items_dir, config_file, as_json, days):
+    """Print each feed's subscribers (direct readers, and what each aggregator reports) and
+    its requests, 304s and bytes per day, as `feedsvc serve` recorded them."""
+    import json
+    import sqlite3
+
+    from . import statsreport
+
+    settings = _settings(config_file, items_dir=items_dir)
+    try:
+        report = statsreport.read(settings, days)
+    except sqlite3.Error as error:
+        raise click.ClickException(f"cannot read the stats in {statsreport.stats_path(settings)}"
+                                   f" ({error}); the stats_db setting names the file") from None
+    if as_json:
+        click.echo(json.dumps(statsreport.as_json(report), indent=1))
+    else:
+        click.echo(statsreport.as_text(report), nl=False)
 
 
 @main.command()

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CONFIG_FILE = "feedsvc.toml"
+MIN_TOKEN = 16  # characters of `stats_token`: no guessing it over HTTP
 ENV_PREFIX = "FEEDSVC_"
 
 
@@ -144,6 +145,14 @@ class Settings:
     cache_dir: str = ""
     # The `[podcast]` table (owner, category, image, ...): every RSS feed becomes a podcast.
     podcast: Podcast | None = None
+    # Subscriber counts (stats.py): what aggregators report and distinct direct readers per
+    # feed, kept in SQLite (default: $XDG_DATA_HOME/feedsvc/<folder>.stats.sqlite) for
+    # `stats_retention` days; shown by `feedsvc stats` and, to `Authorization: Bearer
+    # <stats_token>` only, at /stats (no token: no page).
+    stats: bool = True
+    stats_db: str = ""
+    stats_token: str = ""
+    stats_retention: int = 400
 
     @property
     def zone(self) -> ZoneInfo:
@@ -259,6 +268,14 @@ def load_settings(config_file: Path | None = None, env=None, **overrides) -> Set
     for name in ("workers", "trust_forwarded"):
         if name in settings and settings[name] < 0:
             raise ConfigError(f"setting {name!r} cannot be negative")
+    if settings.get("stats_retention", 2) < 2:
+        raise ConfigError("setting 'stats_retention' must be at least 2 (days: today's and "
+                          "yesterday's readers make the count)")
+    token = settings.get("stats_token", "")
+    if token and (len(token) < MIN_TOKEN or token != token.strip() or not token.isprintable()):
+        raise ConfigError(f"setting 'stats_token' must be at least {MIN_TOKEN} printable "
+                          "characters without surrounding spaces (make one with: python3 -c "
+                          "'import secrets; print(secrets.token_urlsafe())')")
     if settings.get("archive_content", "full") not in ("full", "summary"):
         raise ConfigError("setting 'archive_content' must be \"full\" or \"summary\"")
     for name in ("feed_size", "page_size", "max_item_bytes"):

@@ -49,6 +49,9 @@ class Document:
     # An earlier, different body had the same Last-Modified second (history.py): then only the
     # ETag tells them apart, and If-Modified-Since naming that second gets the body.
     date_shared: bool = False
+    # The path readers subscribe to this document at (`/feed.atom`): set on subscription
+    # feeds only, whose polls the stats count (stats.py).
+    feed_path: str | None = None
     _encoded: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -25,6 +25,7 @@ from .store import Snapshot, Store
 from .urls import Links
 
 if TYPE_CHECKING:
+    from .stats import Recorder
     from .workers import Changes
 
 DOCUMENT_CACHE_SIZE = 4096
@@ -40,6 +41,7 @@ class Service:
         self.store = store
         self.history = history
         self.access_log: AccessLog | None = None  # writing, once `start` ran in this process
+        self.stats: "Recorder | None" = None  # counting, once `start` ran in this process
         self.publisher = None  # websub.Publisher, with hubs
         self._documents: OrderedDict[tuple, Document] = OrderedDict()
         self._hot: dict[str, tuple[str, Document]] = {}  # PATH_INFO -> (version, document)
@@ -119,7 +121,7 @@ def create_app(test_config: dict | None = None, *, watch: bool = True, clock=Non
 def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
     """The app with its index built, and no thread running: `serve` builds it once and
     forks its workers from it, so they share the parsed index (`start` in each)."""
-    from .routes import feeds, items, pages
+    from .routes import feeds, items, pages, stats
 
     app = Flask(__name__, static_folder=None)
     settings = load_settings(**(test_config or {}))
@@ -141,6 +143,7 @@ def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
     app.jinja_env.globals["asset"] = lambda name: settings.url(asset_path(name, assets[name]))
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(stats.blueprint)
     app.register_blueprint(items.blueprint)
     app.after_request(_common_headers)
     app.wsgi_app = FastPath(app, svc)
@@ -153,13 +156,17 @@ def build_app(test_config: dict | None = None, *, clock=None) -> Flask:
 
 
 def start(app: Flask, changes: "Changes | None" = None) -> Flask:
-    """Run the app's threads in this process: the access log, and following the folder,
-    by watching it, or (in a forked `serve` worker) by applying the `changes` the main
-    process saw, after those since the index was built: a worker never answers from an
+    """Run the app's threads in this process: the access log, the stats, and following the
+    folder, by watching it, or (in a forked `serve` worker) by applying the `changes` the
+    main process saw, after those since the index was built: a worker never answers from an
     older snapshot than the folder holds."""
     svc: Service = app.extensions["feedsvc"]
     if svc.settings.access_log:
         svc.access_log = AccessLog().start()
+    if svc.settings.stats:
+        from .stats import Recorder
+
+        svc.stats = Recorder(svc.settings).start()
     if changes is None:
         svc.store.start()
     else:
@@ -190,6 +197,11 @@ def send(document: Document | None) -> Response:
         request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"))
     # By the document's type: a 304 has no Content-Type for after_request to go by.
     headers.extend(service().security_headers(document.media_type))
+    stats = service().stats
+    if stats is not None and document.feed_path is not None:
+        stats.record(request.environ, document, request.method, status,
+                     0 if request.method == "HEAD" else len(body),
+                     request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     if status == 304:
         return NotModified(status=304, headers=headers)
     return Response(body, status=status, headers=headers)  # Werkzeug drops it for HEAD
@@ -210,13 +222,17 @@ class FastPath:
         if method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
             document = self.service.current(environ.get("PATH_INFO", ""))
             if document is not None:
+                accept = environ.get("HTTP_ACCEPT_ENCODING", "")
                 status, headers, body = answer(
-                    document, method == "HEAD", environ.get("HTTP_ACCEPT_ENCODING", ""),
-                    environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"))
+                    document, method == "HEAD", accept, environ.get("HTTP_IF_NONE_MATCH"),
+                    environ.get("HTTP_IF_MODIFIED_SINCE"))
                 headers.extend(self.service.security_headers(document.media_type))
                 start_response(STATUS_LINES[status], headers)
                 if self.service.access_log is not None:
                     self.service.access_log.record(environ, status, len(body))
+                if document.feed_path is not None and self.service.stats is not None:
+                    self.service.stats.record(environ, document, method, status, len(body),
+                                              accept)
                 return [body] if body else []
         access_log = self.service.access_log
         if access_log is None:

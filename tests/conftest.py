@@ -22,8 +22,11 @@ BUNDLED_ITEMS = Path(__file__).resolve().parent.parent / "items"
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
-    """Every test (and every server it starts) keeps its on-disk cache in its own folder."""
+    """Every test (and every server it starts) keeps its on-disk cache and its stats in its
+    own folder."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
 BASE_URL = "https://feeds.example.org/"
 
 

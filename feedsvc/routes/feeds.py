@@ -20,8 +20,11 @@ def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Documen
     settings = service().settings
     links = [f'<{spec.self_url}>; rel="self"'] + [
         f'<{link.href}>; rel="{link.rel}"' for link in spec.links if link.rel == "hub"]
+    # Archives are read once, never subscribed to: only subscription feeds are counted.
+    feed_path = None if spec.archive else "/" + spec.self_url.removeprefix(settings.base_url)
     return Document(feeds.render(fmt, spec, settings), f"{MEDIA_TYPES[fmt]}; charset=utf-8",
-                    cache_control, headers=(("Link", ", ".join(links)), CORS))
+                    cache_control, headers=(("Link", ", ".join(links)), CORS),
+                    feed_path=feed_path)
 
 
 def chosen(snapshot: Snapshot, kind: str, key: str) -> feeds.Selection | None:
