@@ -173,6 +173,14 @@ def _configured(config_file: Path | None) -> set[str]:
     return names
 
 
+def _quiet() -> None:
+    """Silence feedsvc's log for this command, and give it back when the command ends (a
+    command run in-process, as the tests and other tools do, must not leave it muted)."""
+    logger = logging.getLogger("feedsvc")
+    click.get_current_context().call_on_close(partial(logger.setLevel, logger.level))
+    logger.setLevel(logging.CRITICAL)
+
+
 @main.command()
 @items_option
 @config_option
@@ -183,7 +191,7 @@ def check(items_dir, config_file, strict):
     from .store import Store
     from .templating import engine
 
-    logging.getLogger("feedsvc").setLevel(logging.CRITICAL)  # the report says it all
+    _quiet()  # the report says it all
     settings = _settings(config_file, items_dir=items_dir)
     kind = engine(settings)
     if kind:
@@ -260,7 +268,7 @@ def import_(sources, as_feed, items_dir, config_file):
     from .importing import SourceError, import_sources
     from .importing.writer import Imported
 
-    logging.getLogger("feedsvc").setLevel(logging.CRITICAL)  # other files are check's job
+    _quiet()  # other files are check's job
     settings = _settings(config_file, items_dir=items_dir)
     progress = _progress_bar("Importing {total} sources") if len(sources) > 1 or \
         any(Path(name).is_dir() for name in sources) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -344,6 +345,17 @@ def test_bad_feeds_are_one_line_errors(tmp_path):
     assert code == 1
     assert f"{broken}: error: not a feed" in output
     assert f"{not_json}: error: not a JSON Feed: no jsonfeed.org `version` and `items`" in output
+
+
+def test_a_command_run_in_process_gives_the_log_back(tmp_path):
+    """`import` mutes feedsvc's log while it runs; a serve or a test in the same process after
+    it still hears every warning."""
+    logger = logging.getLogger("feedsvc")
+    before = logger.level
+    items = tmp_path / "items"
+    items.mkdir()
+    invoke("import", "--feed", "--items", str(items), str(write(tmp_path, "x.xml", "<rss/>")))
+    assert logger.level == before
 
 
 # -- Markdown from plain text ----------------------------------------------------------------
