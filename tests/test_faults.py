@@ -237,6 +237,7 @@ class Load:
         self.bodies: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._answered = [0] * threads  # "ok" requests, per reader
+        self._failed = [0] * threads  # the others, per reader
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
                          for n in range(threads)]
@@ -255,6 +256,10 @@ class Load:
         with self._lock:
             return list(self._answered)
 
+    def failed_per_reader(self) -> list[int]:
+        with self._lock:
+            return list(self._failed)
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
@@ -267,10 +272,12 @@ class Load:
             self.outcomes[outcome] += 1
             if outcome == "ok":
                 self._answered[reader] += 1
+            else:
+                self._failed[reader] += 1
             if body:
                 self.bodies.setdefault(hashlib.sha256(body).hexdigest(), body)
             if problem is not None:
-                self.problems.append(f"{outcome}: {problem!r}")
+                self.problems.append(f"reader {reader} {outcome}: {problem!r}")
 
     def _run(self, reader: int) -> None:
         while not self._stop.is_set():
@@ -413,11 +420,14 @@ def test_kill_9_of_the_worker_under_load_is_survived_and_no_reader_gets_a_wrong_
     wait_for(lambda: all(now >= then + 5 for now, then in zip(load.per_reader(), marks)),
              timeout=DEADLINE, what=lambda: f"five more answers each; {load.outcomes}")
     assert load.failures() == failed_by_now, load.problems[-5:]  # none since it answered
-    # Refused: nothing listened for a moment (the test below). Anything else is a request
-    # the killed worker held: the one each reader had in flight, and at most one more the
-    # kernel queued on the dying worker's socket. Never more than two per reader.
-    lost = [problem for problem in load.problems if "ConnectionRefusedError" not in problem]
-    assert len(lost) <= 2 * READERS, lost
+    # What a reader can lose is what the killed worker held of its: the request it had in
+    # flight there, and at most one more. The kernel tears a process down one descriptor at
+    # a time: a reader whose connection closed first reconnects at once, and SO_REUSEPORT
+    # can hash it to the dying worker's listening socket again, to be reset when that
+    # closes a few milliseconds later (seen on two busy cores: one reader reset at +0 and
+    # +6 ms, the three others at +6 ms). Nothing is refused: the other worker listens.
+    assert max(load.failed_per_reader()) <= 2, load.problems
+    assert not any("ConnectionRefusedError" in problem for problem in load.problems)
     status, body = health(server)
     assert status == 200 and body["status"] == "ok" and body["items"] == 5
     load.stop()
@@ -428,20 +438,9 @@ def test_kill_9_of_the_worker_under_load_is_survived_and_no_reader_gets_a_wrong_
         assert whole_feed(feed) == expected  # never a wrong feed, before, during or after
 
 
-# The bound: a reader is on one connection at a time, so a worker's death costs it at most
-# the one request it has in flight there (reset, or torn mid-body); requests made after
-# that go to the other worker. (With one worker, nothing listens until the replacement
-# binds: on Linux granian gives each worker its own SO_REUSEPORT socket, and 4 readers saw
-# 1,200-1,750 refused connections in those ~45 ms. Hence two workers at least by default.)
-MAX_FAILED = READERS
-
-
-def test_kill_9_of_the_worker_under_load_costs_each_reader_at_most_one_request(
-        serve, items_dir):
-    _, load, _, _ = kill_the_worker_under_load(serve, items_dir)
-    load.stop()
-    assert load.failures() <= MAX_FAILED, (load.outcomes, Counter(
-        problem.split("(")[0] for problem in load.problems))
+# (With one worker, nothing listens until the replacement binds: on Linux granian gives each
+# worker its own SO_REUSEPORT socket, and 4 readers saw 1,200-1,750 refused connections in
+# those ~45 ms. Hence two workers at least by default.)
 
 
 # -- a checkout of thousands of files ----------------------------------------------------------
