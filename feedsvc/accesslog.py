@@ -8,14 +8,12 @@ cost ~40% of the requests per second of a polled feed (benchmarks/README.md).
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
-import threading
 import time
-from collections import deque
 
-FLUSH_INTERVAL = 1.0  # seconds
+from .flusher import Flusher
+
 # Lines waiting when the output cannot keep up (a blocked pipe): beyond this the oldest go,
 # so a stuck log never takes the server's memory with it.
 MAX_PENDING = 100_000
@@ -25,15 +23,15 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 _ESCAPES = {c: f"\\x{c:02X}" for c in (*range(0x20), 0x22, 0x5C, *range(0x7F, 0x100))}
 
 
-class AccessLog:
+class AccessLog(Flusher):
     """`record(environ, status, size)` from any request thread; lines reach `stream` (standard
-    output, where granian's own access log went) within about `FLUSH_INTERVAL`."""
+    output, where granian's own access log went) within about a second of `start()`."""
+
+    name = "feedsvc-access-log"
 
     def __init__(self, stream=None):
+        super().__init__(MAX_PENDING)
         self._stream = stream
-        self._pending: deque = deque(maxlen=MAX_PENDING)
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._stamp = (-1, "")  # (second, its formatted time), reused within the second
 
     def record(self, environ, status: int, size: int | str) -> None:
@@ -43,24 +41,6 @@ class AccessLog:
                               get("RAW_URI") or get("REQUEST_URI"), get("PATH_INFO"),
                               get("QUERY_STRING"), get("SERVER_PROTOCOL"), status, size,
                               get("HTTP_REFERER"), get("HTTP_USER_AGENT")))
-
-    def start(self) -> "AccessLog":
-        """Start writing in this process (a forked server worker calls it for itself)."""
-        self._pending.clear()  # a fork's copy of the parent's queue is the parent's to write
-        self._thread = threading.Thread(target=self._run, name="feedsvc-access-log",
-                                        daemon=True)
-        self._thread.start()
-        # Lines of the last second are written when the process ends: atexit for a plain
-        # process, multiprocessing's finalizers for a server worker (it ends with _exit).
-        atexit.register(self.flush)
-        from multiprocessing import util
-        util.Finalize(self, self.flush, exitpriority=10)
-        return self
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_INTERVAL)
-            self.flush()
 
     def flush(self) -> None:
         lines = []

@@ -18,6 +18,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import sqlitedb
 from .cache import cache_path
 from .config import Settings
 
@@ -97,10 +98,7 @@ class History:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    db = sqlitedb.connect(path)
     db.execute(SCHEMA)
     return db
 

@@ -14,40 +14,40 @@ gets a keyed hash under a salt that is deleted daily.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sqlite3
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from itertools import repeat, starmap
 
 from . import agents
 from .config import Settings
+from .flusher import Flusher
 from .responses import Document, choose_coding
 from .statsdb import Calendar, Database, Tally, stats_path
 
 log = logging.getLogger("feedsvc")
-FLUSH_INTERVAL = 1.0  # seconds: what a `kill -9` can lose
 # Requests waiting when the database cannot keep up (a lock held elsewhere for seconds):
 # beyond this the oldest go uncounted, so stats never take the server's memory with it.
 MAX_PENDING = 200_000
 MAX_CARRIED = 100_000  # readers (and reports) held over while the database fails
 
 
-class Recorder:
+class Recorder(Flusher):
     """`record(...)` from any request thread for a feed `document` (one with a
     `feed_path`); `flush()` writes what was recorded."""
 
+    name = "feedsvc-stats"
+
     def __init__(self, settings: Settings, clock=time.time):
+        super().__init__(MAX_PENDING)
         self._clock = clock
         self.calendar = Calendar(settings.zone)
         self.database = Database(stats_path(settings), self.calendar, settings.stats_retention)
-        self._pending: deque = deque(maxlen=MAX_PENDING)
         self._append = self._pending.append
         self._carried = Tally()  # what a failed flush could not write, for the next one
         self._lock = threading.Lock()  # the thread's flush and the one at exit
-        self._wake = threading.Event()
         self._failing = ""  # the last error, logged once until a flush succeeds
 
     def record(self, environ, document: Document, method: str, status: int, sent: int,
@@ -57,25 +57,6 @@ class Recorder:
         get = environ.get
         self._append((document, method, status, sent, accept, get("REMOTE_ADDR"),
                       get("HTTP_USER_AGENT")))
-
-    def start(self) -> "Recorder":
-        """Start flushing in this process (a forked server worker calls it for itself)."""
-        self._pending.clear()  # a fork's copy of the parent's queue is the parent's to count
-        threading.Thread(target=self._run, name="feedsvc-stats", daemon=True).start()
-        # The last second is written when the process ends: atexit for a plain process,
-        # multiprocessing's finalizers for a server worker (it ends with _exit).
-        atexit.register(self.flush)
-        from multiprocessing import util
-        util.Finalize(self, self.flush, exitpriority=10)
-        return self
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(FLUSH_INTERVAL)
-            try:
-                self.flush()
-            except Exception:  # a bug here must not end the counting
-                log.exception("stats: flushing failed")
 
     def flush(self) -> None:
         with self._lock:

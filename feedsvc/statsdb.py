@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from . import sqlitedb
 from .config import Settings
 
 SCHEMA_VERSION = 1
@@ -238,12 +239,7 @@ class Database:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    # A commit reaches the file at once, the disk at the next checkpoint: a killed process
-    # loses nothing it committed; only a power cut could take the last flushes with it.
-    db.execute("PRAGMA synchronous=NORMAL")
+    db = sqlitedb.connect(path)
     version = schema_version(db)
     if version not in (0, SCHEMA_VERSION):
         db.close()
