@@ -122,7 +122,7 @@ def verify(out: Path, items: Path, edited: Path, env: dict) -> int:
         from pathlib import Path
         from feedsvc.export import file_for
         from feedsvc.web import create_app
-        from feedsvc import feeds, sitemap, urls
+        from feedsvc import selections, sitemap, urls
 
         items, out, edited, base = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
         app = create_app({"items_dir": items, "base_url": base}, watch=False)
@@ -134,12 +134,12 @@ def verify(out: Path, items: Path, edited: Path, env: dict) -> int:
                  urls.sitemap(settings)]
         paths += [urls.sitemap(settings, n) for n in range(1, sitemap.part_count(snapshot) + 1)
                   if sitemap.part_count(snapshot) > 1]
-        for chosen in [feeds.selection(snapshot, None, settings)] + [
-                feeds.selection(snapshot, tag, settings) for tag in item.tag_keys]:
+        for chosen in [selections.selection(snapshot, None, settings)] + [
+                selections.selection(snapshot, tag, settings) for tag in item.tag_keys]:
             block = chosen.items[::-1].index(item) // settings.feed_size + 1
             for fmt in ("atom", "rss", "json"):
                 paths.append(urls.feed(settings, chosen.kind, chosen.key, fmt))
-                if block <= feeds.archive_count(chosen, settings):
+                if block <= selections.archive_count(chosen, settings):
                     paths.append(urls.archive(settings, chosen.kind, chosen.key, block, fmt))
         client = app.test_client()
         for url in paths:

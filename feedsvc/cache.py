@@ -45,7 +45,7 @@ from importlib.metadata import version
 from itertools import islice
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import Settings
 from . import templating

@@ -41,7 +41,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from flask import Flask
 
-from . import feeds, sitemap, urls
+from . import feeds, selections, sitemap, urls
 from .config import Settings
 from .folder import file_key
 from .history import History
@@ -210,7 +210,7 @@ class Plan:
 
     def units(self) -> list[Unit]:
         found = [self._fixed(), *self._sitemap(), self._tag_index(), *self._items()]
-        for chosen in feeds.selections(self.snapshot, self.settings):
+        for chosen in selections.selections(self.snapshot, self.settings):
             found += self._collection(chosen)
         found += self._files()
         return found
@@ -277,7 +277,7 @@ class Plan:
         return [self.doc(item.url)] + [self.doc(document_url(item.url, fmt))
                                        for fmt in ("atom", "json")]
 
-    def _collection(self, chosen: feeds.Selection) -> list[Unit]:
+    def _collection(self, chosen: selections.Selection) -> list[Unit]:
         """A selection's listing pages, subscription feeds and archive blocks."""
         settings, items, inputs = self.settings, chosen.items, self.inputs
         tokens = list(map(self.token.__getitem__, items))  # newest first, as `items`
@@ -295,7 +295,7 @@ class Plan:
                               blake2b(inputs + head + shown, digest_size=12).hexdigest(),
                               self.position[items[start]] if items else 0, self._url_doc,
                               urls.page(home, number)))
-        archives = feeds.archive_count(chosen, settings)
+        archives = selections.archive_count(chosen, settings)
         shown = b"".join(tokens[:count - max(archives - 1, 0) * size])
         head = f"{ident}feed\0{archives}\0".encode()
         found.append(Unit(f"feed {name}", blake2b(inputs + head + shown, digest_size=12)
@@ -311,7 +311,7 @@ class Plan:
                               self.position[items[start]], self._feed_docs, (chosen, number)))
         return found
 
-    def _feed_docs(self, which: tuple[feeds.Selection, int | None]) -> list[Doc]:
+    def _feed_docs(self, which: tuple[selections.Selection, int | None]) -> list[Doc]:
         """A selection's subscription feeds (number None) or archive block, in every format."""
         chosen, number = which
         settings = self.settings

@@ -22,8 +22,7 @@ from .enclosures import add_enclosures, json_enclosures, load_extensions, needs_
 from .items import Author, Item
 from .text import clean_text
 from . import podcast
-from .selections import (FeedSpec, Link, Selection, archive_count, archive_url,  # noqa: F401
-                         feed_spec, section_selection, selection, selections)  # (re-exported)
+from .selections import FeedSpec, Link
 from .urls import document_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"

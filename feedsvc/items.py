@@ -18,7 +18,7 @@ from .frontmatter import ItemError, decode, split_front_matter
 from . import templating, urls
 from .media import KEYS as MEDIA_KEYS, Media, Place, read_media
 from .layout import (BUNDLE_INDEXES, DATED_NAME, ITEM_SUFFIXES, SECTION_FILES, FileName,
-                     file_name, is_draft_path, is_item_name)  # noqa: F401 (re-exported)
+                     file_name, is_draft_path)
 from .text import clean_text, slugify, tag_slug
 
 # Bumped whenever the same file would parse into a different Item (2: tag URLs spell out

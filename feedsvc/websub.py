@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .config import Settings
 from . import urls
-from .feeds import MEDIA_TYPES, selections
+from .feeds import MEDIA_TYPES
+from .selections import selections
 from .store import Snapshot
 
 log = logging.getLogger("feedsvc.websub")

@@ -191,8 +191,6 @@ def test_a_crowd_of_idle_and_slow_connections_leaves_room_for_a_reader(serve, it
     import resource
     import socket
 
-    import pytest
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 4096:
         pytest.skip(f"the open files hard limit ({hard}) is too low for this test")

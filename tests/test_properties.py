@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from feedsvc.config import Settings
 from feedsvc.content import content_html, summary_text
-from feedsvc.feeds import FeedSpec, render
+from feedsvc.feeds import render
+from feedsvc.selections import FeedSpec
 from feedsvc.items import Item, ItemError, parse_item
 
 from jsonfeed import parse_json_feed

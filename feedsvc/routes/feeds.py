@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect
 
-from .. import feeds, urls
+from .. import feeds, selections, urls
 from ..feeds import MEDIA_TYPES
 from ..responses import Document, cache_control
 from ..store import Snapshot
@@ -16,7 +16,7 @@ blueprint = Blueprint("feeds", __name__)
 CORS = ("Access-Control-Allow-Origin", "*")
 
 
-def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Document:
+def feed_document(spec: selections.FeedSpec, fmt: str, cache_control: str) -> Document:
     settings = service().settings
     links = [f'<{spec.self_url}>; rel="self"'] + [
         f'<{link.href}>; rel="{link.rel}"' for link in spec.links if link.rel == "hub"]
@@ -27,11 +27,11 @@ def feed_document(spec: feeds.FeedSpec, fmt: str, cache_control: str) -> Documen
                     feed_path=feed_path)
 
 
-def chosen(snapshot: Snapshot, kind: str, key: str) -> feeds.Selection | None:
+def chosen(snapshot: Snapshot, kind: str, key: str) -> selections.Selection | None:
     settings = service().settings
     if kind == "section":
-        return feeds.section_selection(snapshot, settings.url(key), settings)
-    return feeds.selection(snapshot, key if kind == "tag" else None, settings)
+        return selections.section_selection(snapshot, settings.url(key), settings)
+    return selections.selection(snapshot, key if kind == "tag" else None, settings)
 
 
 def serve_feed(fmt: str, kind: str = "site", key: str = "", archive: int | None = None):
@@ -41,7 +41,7 @@ def serve_feed(fmt: str, kind: str = "site", key: str = "", archive: int | None 
         selection = chosen(snapshot, kind, key)
         if selection is None:
             return None
-        spec = feeds.feed_spec(selection, settings, fmt, archive)
+        spec = selections.feed_spec(selection, settings, fmt, archive)
         if spec is None:
             return None
         if archive is None:
@@ -53,7 +53,7 @@ def serve_feed(fmt: str, kind: str = "site", key: str = "", archive: int | None 
     if document is None and archive is not None:
         # The block after the newest archive is still filling: its items are in `current`.
         selection = chosen(service().store.snapshot, kind, key)
-        if selection and archive == feeds.archive_count(selection, settings) + 1:
+        if selection and archive == selections.archive_count(selection, settings) + 1:
             response = redirect(urls.feed(settings, kind, key, fmt), code=307)
             response.headers["Cache-Control"] = "no-cache"
             return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import (Blueprint, Response, abort, current_app, jsonify, redirect, render_template,
                    request)
 
-from .. import feeds, sitemap, urls
+from .. import selections, sitemap, urls
 from ..content import picture, summary_text
 from ..feeds import json_bytes
 from ..items import Author
@@ -44,7 +44,7 @@ def index():
     settings = service().settings
 
     def build(snapshot: Snapshot) -> Document:
-        items, pages = paged(feeds.selection(snapshot, None, settings).items, number,
+        items, pages = paged(selections.selection(snapshot, None, settings).items, number,
                              settings.page_size)
         body = render_template("index.html", items=items, page=number, pages=pages,
                                snapshot=snapshot)
