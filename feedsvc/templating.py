@@ -210,6 +210,35 @@ def expand(relpath: str, body: str, first_line: int, meta: dict, url: str, setti
     return body, []
 
 
+# What each engine would run in a body, and its own way of saying "print this as written":
+# Liquid's `{% raw %}`; Hugo's and Zola's `/* */` inside the delimiters
+# (https://gohugo.io/content-management/shortcodes/#escaping,
+# https://www.getzola.org/documentation/content/shortcodes/#shortcodes-without-arguments).
+_ENDRAW = re.compile(r"\{%(?=-?\s*endraw\s*-?%\})")
+_VERBATIM = {
+    "hugo": (re.compile(r"\{\{<(?!/\*)(.*?)>\}\}", re.S), r"{{</*\1*/>}}",
+             re.compile(r"\{\{%(?!/\*)(.*?)%\}\}", re.S), r"{{%/*\1*/%}}"),
+    "zola": (re.compile(r"\{\{(?!/\*)(?=\s*\w+\()(.*?)\}\}", re.S), r"{{/*\1*/}}",
+             re.compile(r"\{%(?!/\*)(?=\s*(?:\w+\(|end\s*%))(.*?)%\}", re.S), r"{%/*\1*/%}"),
+}
+
+
+def verbatim(body: str, settings: Settings) -> str:
+    """The body escaped so that the site's template engine shows it as written: text brought
+    in from elsewhere (`feedsvc import`) that talks about `{{ page.title }}` or
+    `{{< figure >}}` is prose, not template code."""
+    kind = engine(settings)
+    if kind == "jekyll":
+        if "{{" not in body and "{%" not in body:
+            return body
+        body = _ENDRAW.sub('{% endraw %}{{ "{%" }}{% raw %}', body)
+        return f"{{% raw %}}\n{body}\n{{% endraw %}}\n"
+    if kind in _VERBATIM:
+        outputs, output, blocks, block = _VERBATIM[kind]
+        return blocks.sub(block, outputs.sub(output, body))
+    return body
+
+
 # Zola's internal links: `[text](@/blog/post.md#anchor)` and `[text]: @/blog/post.md`, a
 # content file's path standing for its page's URL
 # (https://www.getzola.org/documentation/content/linking/#internal-links).

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from conftest import BUNDLED_ITEMS, write
+from feedsvc import templating
 from feedsvc.cli import main
 from feedsvc.config import Settings
 from feedsvc.content import content_html
@@ -124,6 +125,43 @@ def test_html_article_becomes_a_clean_markdown_item(tmp_path, make_app):
     assert (entry.id, entry.title, entry.author) == (CANONICAL, meta["title"], "Ada Brennan")
     assert entry.published_parsed[:5] == (2024, 3, 29, 7, 15)
     assert 'src="https://news.example.com/images/cranes.jpg"' in entry.content[0].value
+
+
+TEMPLATE_PROSE = ["In Liquid you write {{ page.title }} and {% if draft %}, and end raw text "
+                  "with {% endraw %}.",
+                  'A Hugo figure is {{< figure src="x.png" >}}, a note {{% note %}}.',
+                  'Zola embeds a video with {{ youtube(id="x") }} and quotes with '
+                  "{% quote() %}words{% end %}."]
+SITES = {"jekyll": ("", "_config.yml", "title: Site\n"),  # --items, its config file
+         "hugo": ("content", "../hugo.toml", 'baseURL = "https://site.example/"\n'),
+         "zola": ("content", "../config.toml", 'base_url = "https://site.example"\n')}
+
+
+@pytest.mark.parametrize("kind", SITES)
+def test_an_article_about_templates_stays_prose_in_a_site_that_runs_them(kind, tmp_path,
+                                                                         make_app):
+    """Imported into a Jekyll, Hugo or Zola folder, text that shows template code is escaped
+    the site's own way: it checks clean and readers see exactly those words."""
+    paragraphs = "".join(f"<p>{html.escape(line, quote=False)} Enough words to be the "
+                         "article's own text, not a box beside it.</p>\n"
+                         for line in TEMPLATE_PROSE)
+    page = write(tmp_path, "templates.html",
+                 "<html><head><title>Templates in prose</title><meta property="
+                 '"article:published_time" content="2024-03-29T08:15:00Z"></head><body>'
+                 "<article>"
+                 f"<h1>Templates in prose</h1>\n{paragraphs}</article></body></html>")
+    folder, config, text = SITES[kind]
+    items = tmp_path / "site" / folder
+    items.mkdir(parents=True)
+    write(items.parent if config.startswith("../") else items, config.removeprefix("../"), text)
+    assert templating.engine(Settings(items_dir=items)) == kind
+    code, output = invoke("import", "--items", str(items), str(page))
+    assert code == 0 and "1 imported" in output and "0 warning(s)" in output, output
+    checks_clean(items)
+    (entry,) = feedparser.parse(make_app(items).test_client().get("/feed.atom").data).entries
+    text = words(entry.content[0].value)
+    for line in TEMPLATE_PROSE:
+        assert line in text, (line, text)
 
 
 def words(fragment: str) -> str:

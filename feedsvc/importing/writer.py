@@ -21,6 +21,7 @@ from ..content import content_warnings
 from ..frontmatter import ItemError
 from ..items import Item, parse_item
 from ..layout import POSTS, is_jekyll_site
+from ..templating import verbatim
 from ..urls import entry_id
 from .article import Article
 
@@ -80,13 +81,14 @@ class Importer:
         day = article.published or now
         suffix = ".md" if article.format == "markdown" else ".html"
         prefix = self.folder.relative_to(self.root).as_posix()
+        body = verbatim(article.body, self.settings)  # prose about templates stays prose
         for number in range(1, MAX_SAME_SLUG + 1):
             slug = article.slug if number == 1 else f"{article.slug}-{number}"
             name = f"{day:%Y-%m-%d}-{slug}{suffix}"
             relpath = name if prefix == "." else f"{prefix}/{name}"
             if number == 2 and "url" in meta:
                 del meta["url"]  # its old address is taken: it gets a new one here
-            text = render(meta, article.body)
+            text = render(meta, body)
             try:
                 item = parse_item(relpath, text.encode("utf-8"), self.settings, now.timestamp())
             except ItemError as error:  # what we write must read back: a bug if not
@@ -158,7 +160,8 @@ def front_matter(article: Article, now: datetime, old_path: str = "") -> dict:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data) -> bool:
+        return True  # `imported: *id001` for a date written twice is no way to write by hand
 
 
 def _timestamp(dumper: yaml.SafeDumper, value: datetime):
