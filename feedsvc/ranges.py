@@ -15,7 +15,8 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+
+from .responses import parse_http_date
 
 CHUNK = 256 * 1024
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
@@ -112,24 +113,16 @@ def _if_range_holds(header: str, version: FileVersion) -> bool:
     header = header.strip()
     if header.startswith(('"', "W/")):
         return _tag_matches(header, version.etag, strong=True) and "," not in header
-    return _parsed(header) == version.last_modified
+    return parse_http_date(header) == version.last_modified
 
 
 def _date(header: str | None, modified: datetime, later: bool) -> bool:
     """If-Unmodified-Since fails (`later`: modified after the date) / If-Modified-Since holds
     (not modified after it). An invalid date is ignored (section 13.1.3)."""
-    since = _parsed(header) if header else None
+    since = parse_http_date(header) if header else None
     if since is None:
         return False
     return modified > since if later else modified <= since
-
-
-def _parsed(header: str) -> datetime | None:
-    try:
-        value = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class FileSlice:

@@ -137,15 +137,22 @@ def not_modified(document: Document, if_none_match: str | None,
     if if_none_match is not None:
         return _none_match_fails(document, if_none_match)
     if if_modified_since and document.last_modified is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, IndexError):
+        since = parse_http_date(if_modified_since)
+        if since is None:
             return False  # an invalid date is ignored (section 13.1.3)
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
         modified = document.last_modified.replace(microsecond=0)
         return modified < since or (modified == since and not document.date_shared)
     return False
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An HTTP-date header (RFC 9110 section 5.6.7, any of its three forms), in UTC when it
+    names no zone; None when it is no date."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _none_match_fails(document: Document, header: str) -> bool:
