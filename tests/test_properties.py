@@ -4,7 +4,7 @@ Item makes valid feeds and pages."""
 from __future__ import annotations
 
 import feedparser
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from feedsvc.config import Settings
 from feedsvc.content import content_html, summary_text
@@ -82,3 +82,58 @@ def test_random_front_matter(name, meta, body, syntax):
     item = parse(name, (front + body).encode("utf-8", "surrogatepass"))
     if item is not None:
         assert_valid_everywhere(item)
+
+
+# Plain spellings PyYAML reads as something other than text, or nearly so, and YAML's syntax.
+SPELLINGS = st.sampled_from([
+    "yes", "No", "on", "~", "null", "", "010", "0x1F", "1_000", "1e3", "1.5", ".inf", ".NaN",
+    "1:20", "12:30:00", "2024-01-05", "2024-01-05 10:00:00 +01:00", "2024-01-05T10:00:00Z",
+    "2024-13-45", "=", "<<", "!!str 12", "!!binary aGVsbG8=", "!!set {a, b}", "!!int x",
+    "!custom x", "&anchor 1", "*anchor", "[a, b]", "{a: 1}", "'quoted'", '"2024-01-05"',
+    "|\n  block", ">-\n  folded", "- item", "? [a]", "a: b", "#", "'", '"', "[", "{",
+])
+FRAGMENTS = st.lists(st.one_of(SPELLINGS, st.text(max_size=12)), min_size=1, max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(FRAGMENTS, FRAGMENTS, st.sampled_from(["", "  ", "- "]))
+@example(["a"], ["&x [*x]"], "")  # a list that holds itself
+@example(["a", "b"], ["&x [1]", "*x"], "")  # one list, twice
+def test_fast_yaml_gives_what_pyyaml_gives(keys, values, indent):
+    """frontmatter.load_yaml builds common nodes itself: whatever the text, it must give
+    PyYAML's values (types included) or raise PyYAML's error."""
+    import math
+    import yaml
+
+    from feedsvc.frontmatter import _YAML_LOADER, load_yaml
+
+    source = "\n".join(f"{indent}{key}: {value}" for key, value in zip(keys, values))
+
+    def outcome(load):
+        try:
+            return load(source)
+        except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as error:
+            return ("error", type(error))
+
+    def typed(value, inside=()):  # == with the types, NaN equal to itself, cycles named
+        if isinstance(value, float) and math.isnan(value):
+            return ("nan",)
+        if id(value) in inside:
+            return ("cycle", inside.index(id(value)))
+        inside += (id(value),)
+        if isinstance(value, dict):
+            return (dict, [(typed(k), typed(v, inside)) for k, v in value.items()])
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = sorted(map(repr, value)) if isinstance(value, (set, frozenset)) else value
+            return (type(value), [typed(v, inside) for v in items])
+        return (type(value), value)
+
+    def shared(value):  # which values are one and the same object
+        if isinstance(value, dict):
+            return [id(v) == id(w) for v in value.values() for w in value.values()]
+        return []
+
+    expected = outcome(lambda text: yaml.load(text, Loader=_YAML_LOADER))
+    got = outcome(load_yaml)
+    assert typed(got) == typed(expected), source
+    assert shared(got) == shared(expected), source
