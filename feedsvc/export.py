@@ -31,7 +31,7 @@ import zlib
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from hashlib import blake2b
 from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
@@ -136,13 +136,24 @@ def static_files(settings) -> list[str]:
 # -- what each unit depends on -------------------------------------------------------------
 
 
+# Settings that change how `serve` runs or where the items are read from, never the bytes of
+# a document: `--items items` and `--items /srv/site/items` (or another `workers`) must not
+# make a build of 100,000 items render them all again. The items are in the fingerprints by
+# their own paths and stat keys (`item_tokens`).
+NOT_IN_DOCUMENTS = {"items_dir", "rescan_interval", "watch", "max_connections",
+                    "header_timeout", "workers", "access_log", "trust_forwarded", "cache",
+                    "cache_dir", "stats", "stats_db", "stats_token", "stats_retention"}
+
+
 def build_inputs(settings: Settings) -> bytes:
     """What every document depends on besides the items: the settings, feedsvc's own code,
     templates and static files, the libraries that render and compress, the site config that
     template code in posts reads. Folded into every fingerprint: when any of it changes,
     every unit is rendered again (and still only changed bytes are written)."""
+    shaping = [(field.name, getattr(settings, field.name)) for field in fields(settings)
+               if field.name not in NOT_IN_DOCUMENTS]
     digest = blake2b(digest_size=16)
-    digest.update(repr((FORMAT, sys.version, zlib.ZLIB_RUNTIME_VERSION, settings,
+    digest.update(repr((FORMAT, sys.version, zlib.ZLIB_RUNTIME_VERSION, shaping,
                         site_fingerprint(settings))).encode())
     for name in RENDERING:
         try:

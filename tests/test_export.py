@@ -302,6 +302,24 @@ def test_the_command_reports_what_it_did(site, tmp_path):
     assert forced.stdout.endswith(f" {written} written / 0 unchanged / 0 deleted\n")
 
 
+def test_how_the_folder_is_named_or_served_renders_nothing_again(site, tmp_path):
+    """The same items by another path (relative, absolute, through a link), or settings that
+    only `serve` reads: the same bytes, so nothing is rendered again."""
+    out = tmp_path / "out"
+    (tmp_path / "link").symlink_to(site)
+    first = run_build(str(out), "--items", site.name, "--base-url", BASE_URL, cwd=site.parent)
+    assert first.returncode == 0, first.stderr
+    for items, env in ((str(site), {}), (str(tmp_path / "link"), {}),
+                       (str(site), {"FEEDSVC_WORKERS": "3", "FEEDSVC_ACCESS_LOG": "false",
+                                    "FEEDSVC_RESCAN_INTERVAL": "5"})):
+        again = run_build(str(out), "--items", items, "--base-url", BASE_URL, env=env,
+                          cwd=tmp_path)
+        assert " 0 documents rendered " in again.stdout, (items, env, again.stdout)
+    changed = run_build(str(out), "--items", str(site), "--base-url", BASE_URL,
+                        env={"FEEDSVC_TITLE": "Another title"}, cwd=tmp_path)
+    assert " 0 documents rendered " not in changed.stdout
+
+
 def test_the_command_renders_on_every_core(make_app, tmp_path):
     """Forked workers (a fresh process runs no other thread) write what one process does."""
     site = corpus(tmp_path / "site", count=100)
