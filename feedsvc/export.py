@@ -168,17 +168,17 @@ def build_inputs(settings: Settings) -> bytes:
     return digest.digest()
 
 
-def item_tokens(items, files: dict) -> dict:
+def item_tokens(items, digests: Callable[[str], bytes]) -> dict:
     """What each item's documents depend on, as 16 bytes: its file, by the key the store
-    re-reads it by (mtime, size, inode, role), and the settings in `build_inputs`. Template
-    code in a post may also read other files (includes, other posts' URLs): the text it
-    expanded to is kept in the item, and counted too."""
-    tokens = {item: blake2b(f"{item.path}\0{files[item.path].key}".encode(),
-                            digest_size=16).digest() for item in items}
+    re-reads it by (mtime, size, inode, role), hashed once by the index as it records the file
+    (`Store.file_digest`), and the settings in `build_inputs`. Template code in a post may
+    also read other files (includes, other posts' URLs): the text it expanded to is kept in
+    the item, and counted too."""
+    tokens = {item: digests(item.path) for item in items}
     for item in items:
         if item.expanded:
-            text = f"{item.path}\0{files[item.path].key}\0{item.body or ''}"
-            tokens[item] = blake2b(text.encode(), digest_size=16).digest()
+            text = tokens[item] + (item.body or "").encode("utf-8", "surrogatepass")
+            tokens[item] = blake2b(text, digest_size=16).digest()
     return tokens
 
 
@@ -207,8 +207,7 @@ class Plan:
         self.snapshot = svc.store.snapshot
         self.assets = app.extensions["feedsvc.assets"]
         self.inputs = inputs
-        # The store has no public view of its file keys; read, never changed.
-        self.token = item_tokens(self.snapshot.items, svc.store._files)
+        self.token = item_tokens(self.snapshot.items, svc.store.file_digest)
         self.position = {item: number for number, item in enumerate(self.snapshot.items)}
 
     def fingerprint(self, *parts: str | bytes) -> str:

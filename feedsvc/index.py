@@ -116,6 +116,16 @@ URL_CONFLICT = ("give one a `slug` of its own, or a permalink that tells them ap
                 "/:path/:slug/")
 
 
+def file_digest(path: str, key: tuple) -> bytes:
+    """16 bytes that change whenever the file at `path` does (its stat key, hashed): the
+    snapshot version folds them together, and the export's fingerprints start from them."""
+    return hashlib.blake2b(f"{path}\0{key}".encode(), digest_size=16).digest()
+
+
+def _folded(digest: bytes | None) -> int:
+    return int.from_bytes(digest[:8], "big") if digest else 0
+
+
 class NeedsRebuild(Exception):
     """An incremental change touched a slug or id conflict."""
 
@@ -136,7 +146,7 @@ class Index:
         self._scheduled: dict[str, Item] = {}
         self._sections: dict[str, Section] = {}  # path of its _index.md -> section
         self._updated: list[datetime] = []  # update times of published items, sorted
-        self._file_digests: dict[str, int] = {}
+        self._file_digests: dict[str, bytes] = {}  # path -> 16 bytes of its stat key
         self._digest = 0  # XOR of per-file digests: order-free, updated per file
         self._bulk: list[Item] | None = None
 
@@ -170,7 +180,7 @@ class Index:
 
     def _remove(self, path: str, old) -> None:
         self._problems.pop(path, None)
-        self._digest ^= self._file_digests.pop(path, 0)
+        self._digest ^= _folded(self._file_digests.pop(path, None))
         if path in self._losers:
             del self._losers[path]
             return
@@ -261,10 +271,12 @@ class Index:
         """Fold a file's stat key into the version (called after `apply`)."""
         if key is None:
             return
-        value = int.from_bytes(hashlib.blake2b(f"{path}\0{key}".encode(), digest_size=8)
-                               .digest(), "big")
-        self._file_digests[path] = value
-        self._digest ^= value
+        digest = self._file_digests[path] = file_digest(path, key)
+        self._digest ^= _folded(digest)
+
+    def digest_of(self, path: str) -> bytes | None:
+        """`file_digest` of the file at `path` as last recorded."""
+        return self._file_digests.get(path)
 
     def publish(self, previous: Snapshot, stamp: datetime | None = None) -> Snapshot:
         by_tag = dict(previous.by_tag)

@@ -22,6 +22,7 @@ from . import cache
 from .config import Settings
 from .folder import OUTSIDE, Folder
 from .index import EMPTY, Index, NeedsRebuild, Problem, Snapshot  # noqa: F401 (re-exported)
+from .index import file_digest
 from .items import Item
 from .parsing import FileState, Parser
 from .watcher import Watcher
@@ -229,6 +230,11 @@ class Store:
         """Each file's key as last read (workers.Follower compares the folder with them)."""
         with self._lock:
             return {relpath: state.key for relpath, state in self._files.items()}
+
+    def file_digest(self, relpath: str) -> bytes:
+        """`index.file_digest` of a file as last read (the index hashed it already)."""
+        digest = self._index and self._index.digest_of(relpath)
+        return digest or file_digest(relpath, self._files[relpath].key)
 
     def parsed_items(self) -> list[Item]:
         """Every item that parsed, published or not, in path order."""
