@@ -111,7 +111,7 @@ def load(settings: Settings) -> dict:
         del payload
         if fingerprint != _fingerprint(settings):
             return {}  # another version or other settings: start afresh, quietly
-        return _decode_entries(entries)
+        return _decode_entries(entries, str(settings.items_dir))
     except Exception as error:  # corrupt in any way at all: ignore it, it will be rebuilt
         log.warning("ignoring cache %s: %s", path, error)
         return {}
@@ -137,14 +137,18 @@ _new_item = Item.__new__
 _from_iso = datetime.fromisoformat
 
 
-def _decode_entries(entries: list) -> dict:
+def _decode_entries(entries: list, root: str) -> dict:
     """{relative path: (stat key, result)} from the file's entries, each
-    [relative path, stat key, kind, *fields]."""
+    [relative path, stat key, kind, *fields]. An item's `source` (where its body is read
+    back from) is its path under `root`, the items folder as this process names it: the
+    process that wrote the entry may have named it otherwise (`--items items` from another
+    working folder), and its bodies would then be read from nowhere."""
     authors: dict[tuple, tuple[Author, ...]] = {}
     decoded = {}
     for entry in entries:
         kind = entry[2]
         if kind == "item":
+            entry[_SOURCE] = os.path.join(root, entry[0])
             result = _decode_item(entry, authors)
         elif kind == "error":
             result = ItemError(*entry[_FIRST:])
@@ -324,9 +328,10 @@ def entry_text(relpath: str, key: tuple, result) -> str | None:
         return None
 
 
-def entries_from_texts(texts: list[str]) -> dict:
-    """{relative path: (stat key, result)} from texts `entry_text` wrote."""
-    return _decode_entries(json.loads("[" + ",".join(texts) + "]"))
+def entries_from_texts(texts: list[str], root: str) -> dict:
+    """{relative path: (stat key, result)} from texts `entry_text` wrote, for the items
+    folder `root`."""
+    return _decode_entries(json.loads("[" + ",".join(texts) + "]"), root)
 
 
 def _dumps(value) -> str:
@@ -512,6 +517,7 @@ def _position(name: str) -> int:
 (_PUBLISHED, _UPDATED, _AUTHORS, _TAGS, _BODY, _EXTRA, _WARNINGS, _TAG_KEYS,
  _ALIASES, _CONTRIBUTORS, _MEDIA) = map(_position, _CODED_FIELDS)
 _PATH = _position("path")  # a text field, but most often the entry's own path
+_SOURCE = _position("source")
 # A field added to Item and not named above goes through the general codec, both ways.
 _OTHER_FIELDS = [_position(name) for name in _ITEM_FIELDS
                  if name not in {*_TEXT_FIELDS, *_FLAG_FIELDS, *_CODED_FIELDS}]

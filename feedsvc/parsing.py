@@ -113,7 +113,8 @@ class Parser:
 
     def _take(self, results: list[tuple], stale: dict[str, tuple],
               parsed: dict[str, FileState]) -> None:
-        decoded = cache.entries_from_texts([text for _, _, text, _ in results if text])
+        decoded = cache.entries_from_texts([text for _, _, text, _ in results if text],
+                                           str(self.settings.items_dir))
         for relpath, key, text, result in results:
             if key is None or key != stale[relpath][:-1]:
                 continue  # changed while read: `read` reads it again

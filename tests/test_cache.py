@@ -80,6 +80,14 @@ def round_trip(tmp_path: Path, entries: dict) -> dict:
     return cache.load(settings)
 
 
+def as_read(tmp_path: Path, entries: dict) -> dict:
+    """`entries` as `round_trip` gives them back: an item's source is where this process
+    finds its file, under items_dir, whatever the writer's was."""
+    return {relpath: (key, dataclasses.replace(result, source=str(tmp_path / "items" / relpath))
+                      if isinstance(result, Item) else result)
+            for relpath, (key, result) in entries.items()}
+
+
 # -- every value an entry holds ----------------------------------------------------------------
 
 def zone(**offset) -> timezone:
@@ -168,7 +176,7 @@ def test_every_value_an_entry_holds_round_trips_exactly(tmp_path):
     }
     loaded = round_trip(tmp_path, entries)
     assert list(loaded) == list(entries)
-    assert_same(loaded, entries, "entries")
+    assert_same(loaded, as_read(tmp_path, entries), "entries")
 
 
 def test_front_matter_as_yaml_and_toml_parse_it_round_trips_exactly(tmp_path):
@@ -238,7 +246,7 @@ Body.
     assert type(toml_item.extra["at"]) is time and toml_item.extra["local"].tzinfo is None
     assert isinstance(entries["docs/_index.md"][1], Section)
     assert entries["broken.md"][1].line and entries["stub.md"][1].skipped
-    assert_same(round_trip(tmp_path, entries), entries, "entries")
+    assert_same(round_trip(tmp_path, entries), as_read(tmp_path, entries), "entries")
 
 
 def test_a_value_that_cannot_be_written_drops_only_its_entry(tmp_path):
@@ -265,7 +273,7 @@ def test_a_value_that_cannot_be_written_drops_only_its_entry(tmp_path):
     }
     loaded = round_trip(tmp_path, entries)
     assert list(loaded) == ["good.md", "also good.md"]
-    assert_same(loaded["good.md"], good)
+    assert_same(loaded["good.md"], as_read(tmp_path, {"good.md": good})["good.md"])
 
 
 def test_a_restart_reads_what_the_last_start_wrote(items_dir, tmp_path):
@@ -292,6 +300,25 @@ def test_a_restart_reads_what_the_last_start_wrote(items_dir, tmp_path):
     assert again.parse_count == 1
     again.save_cache()
     assert Store(settings, clock=Clock()).parse_count == 0
+
+
+def test_bodies_are_read_back_however_the_folder_is_named(items_dir, tmp_path, monkeypatch):
+    """A cache written by `--items items` in one working folder, read by a process that
+    names the folder otherwise or runs elsewhere: every body is still read back (it was read
+    from a path relative to the writer's working folder, and so came back empty)."""
+    from feedsvc.items import body_of
+
+    monkeypatch.chdir(items_dir.parent)
+    relative = Store(settings_for(Path(items_dir.name), tmp_path / "cache"), clock=Clock())
+    assert relative.parse_count > 0
+    expected = {item.path: body_of(item) for item in relative.parsed_items()}
+    assert all(expected.values())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = Store(settings_for(items_dir, tmp_path / "cache"), clock=Clock())
+    assert again.parse_count == 0  # all from the cache
+    assert {item.path: body_of(item) for item in again.parsed_items()} == expected
 
 
 def test_a_parallel_start_writes_the_cache_its_workers_handed_back(items_dir, tmp_path,
