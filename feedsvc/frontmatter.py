@@ -104,7 +104,7 @@ def load_yaml(source: str):
     and tags need. Strings, lists and mappings with text keys are built here; every other
     node (numbers, dates, booleans, tagged values) goes to PyYAML's constructor, and a
     document with an alias (shared or recursive values) or a key that is not a plain
-    string is left to PyYAML whole. tests/test_frontmatter.py holds it to yaml.load."""
+    string is left to PyYAML whole. tests/test_properties.py holds it to yaml.load."""
     if "*" in source:
         return yaml.load(source, Loader=_YAML_LOADER)
     loader = _YAML_LOADER(source)
