@@ -43,7 +43,9 @@ def jekyll_title(relpath: str, slug: str) -> str:
     else:
         dated = DATED_NAME.match(path.stem)
         name = dated.group(4) if dated else path.stem
-    return _NOT_PRETTY.sub("-", slug if slug != slugify(name) else name).strip("-") or slug
+    # (name == slug: no slugify needed to know the slug came from the name.)
+    pretty = name if name == slug or slug == slugify(name) else slug
+    return _NOT_PRETTY.sub("-", pretty).strip("-") or slug
 
 
 def expand(pattern: str, relpath: str, slug: str, published: datetime,

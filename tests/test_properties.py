@@ -3,6 +3,8 @@ Item makes valid feeds and pages."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import feedparser
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
@@ -102,12 +104,70 @@ FRAGMENTS = st.lists(st.one_of(SPELLINGS, st.text(max_size=12)), min_size=1, max
 def test_fast_yaml_gives_what_pyyaml_gives(keys, values, indent):
     """frontmatter.load_yaml builds common nodes itself: whatever the text, it must give
     PyYAML's values (types included) or raise PyYAML's error."""
+    assert_loads_as_pyyaml("\n".join(f"{indent}{key}: {value}"
+                                     for key, value in zip(keys, values)))
+
+
+# Characters with a meaning somewhere in YAML, and some that end lines or are refused.
+TRICKY = " :#,[]{}'\"\\\t-_.+/()!&%@`|>?=~aZ09\x85\xa0\u2028\ufeff\x7fé"
+FLAT_KEYS = st.one_of(st.sampled_from(["title", "date", "tags", "yes", "No", "null", "on",
+                                       "a-b", "_x", "x1", "y", "n"]),
+                      st.text(alphabet="aZ_-09:", min_size=1, max_size=6))
+FLAT_WORDS = st.one_of(SPELLINGS, st.text(alphabet=TRICKY, max_size=16),
+                       st.text(alphabet="ab 09-:.", min_size=1, max_size=12),
+                       st.text(alphabet="a09 -:.,'\"é[]{}&!%|>", min_size=1, max_size=12))
+FLAT_VALUES = st.one_of(
+    FLAT_WORDS,
+    FLAT_WORDS.map(lambda text: f'"{text}"'),
+    FLAT_WORDS.map(lambda text: f"'{text}'"),
+    st.lists(st.one_of(FLAT_WORDS, FLAT_WORDS.map(lambda text: f'"{text}"')), max_size=4)
+    .flatmap(lambda words: st.sampled_from([", ", ",", " , "]).map(
+        lambda comma: "[" + comma.join(words) + "]")),
+)
+FLAT_LINE = st.tuples(FLAT_KEYS, st.sampled_from(["", " ", "  "]), FLAT_VALUES).map(
+    "{0[0]}:{0[1]}{0[2]}".format)
+# Lines that are mostly flat: what sites write, with YAML's meaningful characters inside.
+WORDS = st.text(alphabet="a09 -:.,'\"é[]{}&!%|>#", min_size=1, max_size=12)
+USUAL_LINE = st.tuples(
+    st.one_of(st.sampled_from(["title", "date", "tags", "yes", "null", "y"]),
+              st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,5}", fullmatch=True)),
+    st.one_of(st.from_regex(r"[A-Za-z0-9][^\n]{0,14}", fullmatch=True), SPELLINGS,
+              WORDS.map(lambda text: f'"{text}"'), WORDS.map(lambda text: f"'{text}'"),
+              st.lists(st.one_of(st.from_regex(r"[a-z0-9][a-z0-9 .:-]{0,6}", fullmatch=True),
+                                 WORDS.map(lambda text: f'"{text}"')), max_size=3)
+              .map(lambda words: "[" + ", ".join(words) + "]")),
+).map("{0[0]}: {0[1]}".format)
+FLAT_LINES = st.one_of(USUAL_LINE, USUAL_LINE, USUAL_LINE, USUAL_LINE, FLAT_LINE,
+                       st.sampled_from(["", "# a comment", " # indented", "- a", "  b: 1",
+                                        "---"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(FLAT_LINES, min_size=1, max_size=6))
+@example(['title: "Be article"', "date: 2012-01-01T08:08:00+01:00", "tags: [topic-65, a b]",
+          "author: Writer 0", "when: 2024-01-05T10:00:00Z", "at: 12:30:00", "ok: yes"])
+def test_flat_front_matter_gives_what_pyyaml_gives(lines):
+    """`key: value` lines are read without PyYAML's parser (frontmatter._flat): whatever the
+    lines, the values (types and time zones included) or the error are PyYAML's."""
+    assert_loads_as_pyyaml("\n".join(lines))
+
+
+def test_flat_front_matter_skips_the_yaml_parser():
+    from feedsvc.frontmatter import _flat
+
+    source = ('title: "A title: with a colon"\ndate: 2024-01-05T10:00:00+01:00\n'
+              "tags: [one, two words]\nauthor: Ann Example\nsummary: It's plain, isn't it\n")
+    assert _flat(source) == {"title": "A title: with a colon", "tags": ["one", "two words"],
+                             "date": datetime(2024, 1, 5, 9, tzinfo=timezone.utc),
+                             "author": "Ann Example", "summary": "It's plain, isn't it"}
+    assert _flat("tags:\n- one\n") is None and _flat("a: x # comment") is None
+
+
+def assert_loads_as_pyyaml(source: str) -> None:
     import math
     import yaml
 
     from feedsvc.frontmatter import _YAML_LOADER, load_yaml
-
-    source = "\n".join(f"{indent}{key}: {value}" for key, value in zip(keys, values))
 
     def outcome(load):
         try:
@@ -118,6 +178,8 @@ def test_fast_yaml_gives_what_pyyaml_gives(keys, values, indent):
     def typed(value, inside=()):  # == with the types, NaN equal to itself, cycles named
         if isinstance(value, float) and math.isnan(value):
             return ("nan",)
+        if isinstance(value, datetime):
+            return (datetime, repr(value))  # the same instant in another zone is not the same
         if id(value) in inside:
             return ("cycle", inside.index(id(value)))
         inside += (id(value),)
