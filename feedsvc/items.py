@@ -125,8 +125,9 @@ def read_file(relpath: str, source: str, settings: Settings, mtime: float | None
         descriptor = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
         try:
             status = os.fstat(descriptor)
-            # Asking for max_item_bytes at once would allocate that much for every file.
-            data = _read(descriptor, min(status.st_size, settings.max_item_bytes) + 1)
+            # Asking for max_item_bytes at once would allocate that much for every file; one
+            # byte past it tells a file that is too large.
+            data = _read(descriptor, min(status.st_size, settings.max_item_bytes + 1))
             mtime = mtime if mtime is not None else status.st_mtime
         finally:
             os.close(descriptor)
@@ -142,7 +143,7 @@ def read_file(relpath: str, source: str, settings: Settings, mtime: float | None
 
 
 def _read(descriptor: int, size: int) -> bytes:
-    """Up to `size` bytes: os.read may return fewer than asked before the end of a file."""
+    """Up to `size` bytes (fewer at the end of the file): os.read may return fewer."""
     data = os.read(descriptor, size)
     while len(data) < size:
         more = os.read(descriptor, size - len(data))
