@@ -246,8 +246,8 @@ def save(settings: Settings, entries: dict, encoded: dict[str, str] | None = Non
     torn cache behind. Never raises: a cache that cannot be written only costs a slower start.
     Returns why it could not be written (logged once), or "" when it was.
 
-    `encoded`: entries already written as text (`entry_text`), by relative path, for entries
-    whose result is still the one encoded."""
+    `encoded`: more entries, already written as text (`entry_text`), by relative path; an
+    entry in both is written from `entries`."""
     path = None
     try:
         path = cache_path(settings)
@@ -303,11 +303,9 @@ def _remove_abandoned(path: Path) -> None:
 
 
 def _encode(fingerprint: str, entries: dict, encoded: dict[str, str]) -> bytes:
-    texts = []
+    texts = [text for relpath, text in encoded.items() if relpath not in entries]
     for relpath, (key, result) in entries.items():
-        text = encoded.get(relpath)
-        if text is None:
-            text = entry_text(relpath, key, result)
+        text = entry_text(relpath, key, result)
         if text is not None:
             texts.append(text)
     return ("[" + _dumps(fingerprint) + ",[" + ",".join(texts) + "]]").encode()

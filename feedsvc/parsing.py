@@ -18,6 +18,7 @@ from typing import Iterable
 from . import cache
 from .config import Settings
 from .folder import OUTSIDE, Folder, file_key
+from .index import file_digest
 from .items import Item, ItemError, read_file, read_item
 from .layout import is_bundle_index
 
@@ -36,8 +37,9 @@ class FileState:
 
 def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
     """In a worker process: [(path, stat key after the read, its cache entry as text or None,
-    the result itself when it has no such text)]. Results travel as cache entries
-    (`cache.entry_text`), which the cache file is then written from as they are."""
+    the result itself when it has no such text, `file_digest` of the key)]. Results travel
+    as cache entries (`cache.entry_text`), which the cache file is then written from as they
+    are; the digests, which the index would otherwise make one by one, travel along."""
     root = str(settings.items_dir)
     results = []
     for relpath in paths:
@@ -51,7 +53,8 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
         key = file_key(path, is_bundle_index(relpath))
         # Files to parse are no resource or page: their role is "".
         text = cache.entry_text(relpath, (*key, ""), result) if key else None
-        results.append((relpath, key, text, None if text else result))
+        digest = file_digest(relpath, (*key, "")) if key else None
+        results.append((relpath, key, text, None if text else result, digest))
     return results
 
 
@@ -68,8 +71,10 @@ class Parser:
         self.settings = settings
         self.folder = folder
         self.count = 0  # files parsed so far (tests use it to prove incremental work)
-        # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text).
+        # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text); and
+        # the `index.file_digest` of its key: relpath -> (its FileState, digest).
         self.encoded: dict[str, tuple[FileState, str]] = {}
+        self.digests: dict[str, tuple[FileState, bytes]] = {}
 
     def in_parallel(self, files: Iterable[tuple[str, tuple]],
                     at_least: int = 0) -> dict[str, FileState]:
@@ -113,14 +118,15 @@ class Parser:
 
     def _take(self, results: list[tuple], stale: dict[str, tuple],
               parsed: dict[str, FileState]) -> None:
-        decoded = cache.entries_from_texts([text for _, _, text, _ in results if text],
+        decoded = cache.entries_from_texts([text for _, _, text, _, _ in results if text],
                                            str(self.settings.items_dir))
-        for relpath, key, text, result in results:
+        for relpath, key, text, result, digest in results:
             if key is None or key != stale[relpath][:-1]:
                 continue  # changed while read: `read` reads it again
             if text is not None:
                 result = decoded[relpath][1]
             state = parsed[relpath] = _report(relpath, FileState(stale[relpath], result))
+            self.digests[relpath] = (state, digest)
             if text is not None:
                 self.encoded[relpath] = (state, text)
 

@@ -81,7 +81,9 @@ class Store:
                  len(self.snapshot.items), len(self.snapshot.errors))
         if not cached or self._changed >= SAVE_AT_START:
             self.save_cache()
-        self.parser.encoded = {}  # 55 MB of text at 100,000 items: not kept past the start
+        # 55 MB of text at 100,000 items, and the digests the index holds: not kept past the
+        # start.
+        self.parser.encoded, self.parser.digests = {}, {}
 
     def save_cache(self) -> None:
         """Write the on-disk cache if anything was parsed or removed since it was read."""
@@ -89,10 +91,15 @@ class Store:
             encoded, self.parser.encoded = self.parser.encoded, {}
             if not self._cache_dirty:
                 return
-            entries = {relpath: (state.key, state.result) for relpath, state in self._files.items()}
-            # Entries the parse workers wrote, for files whose state is still the one parsed.
-            texts = {relpath: text for relpath, (state, text) in encoded.items()
-                     if self._files.get(relpath) is state}
+            # The entries the parse workers wrote, for files whose state is still the one
+            # they parsed; the others encoded here.
+            texts, entries = {}, {}
+            for relpath, state in self._files.items():
+                written = encoded.get(relpath)
+                if written is not None and written[0] is state:
+                    texts[relpath] = written[1]
+                else:
+                    entries[relpath] = (state.key, state.result)
             self._cache_dirty, self._changed = False, 0
         failure = cache.save(self.settings, entries, texts)  # logged there, once
         if failure:
@@ -190,10 +197,13 @@ class Store:
         except NeedsRebuild:
             self._index, self._rebuilt = Index(), True
             self._index.start_rebuild()
+            digests = self.parser.digests
             for relpath in sorted(self._files):
                 state = self._files[relpath]
                 self._index.apply(relpath, None, state.result, now, rebuilding=True)
-                self._index.record(relpath, state.key)
+                made = digests.get(relpath)
+                self._index.record(relpath, state.key, made[1] if made and made[0] is state
+                                   else None)
             self._index.finish_rebuild()
         stamp = now.replace(microsecond=0)
         if stamp == self.snapshot.stamp:

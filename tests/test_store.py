@@ -202,3 +202,6 @@ def test_parallel_parse_gives_the_same_index(items_dir, monkeypatch):
     assert parallel.parse_count == serial.parse_count == 6
     assert [i.id for i in parallel.snapshot.items] == [i.id for i in serial.snapshot.items]
     assert parallel.snapshot.version == serial.snapshot.version
+    # The workers hash each file's key for the index: the same digests (export tokens).
+    assert all(parallel.file_digest(path) == serial.file_digest(path)
+               for path in serial.file_keys())
