@@ -7,6 +7,7 @@ good version. A worker process that fails leaves its files to this process.
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -35,13 +36,14 @@ class FileState:
     result: Item | ItemError
 
 
-def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
+def _parse_chunk(settings: Settings, paths: list[str]) -> tuple[list[tuple], bytes]:
     """In a worker process: [(path, stat key after the read, its cache entry as text or None,
-    the result itself when it has no such text, `file_digest` of the key)]. Results travel
-    as cache entries (`cache.entry_text`), which the cache file is then written from as they
-    are; the digests, which the index would otherwise make one by one, travel along."""
+    the result itself when it has no such entry, `file_digest` of the key)], and the
+    entries marshalled (`cache.entry_and_text`), in the same order. The main process builds
+    its items from the entries and writes the cache file from the texts; the digests, which
+    the index would otherwise make one by one, travel along."""
     root = str(settings.items_dir)
-    results = []
+    results, entries = [], []
     for relpath in paths:
         path = os.path.join(root, relpath)
         try:
@@ -52,10 +54,13 @@ def _parse_chunk(settings: Settings, paths: list[str]) -> list[tuple]:
             continue
         key = file_key(path, is_bundle_index(relpath))
         # Files to parse are no resource or page: their role is "".
-        text = cache.entry_text(relpath, (*key, ""), result) if key else None
+        encoded = cache.entry_and_text(relpath, (*key, ""), result) if key else None
         digest = file_digest(relpath, (*key, "")) if key else None
-        results.append((relpath, key, text, None if text else result, digest))
-    return results
+        if encoded:
+            entries.append(encoded[0])
+        results.append((relpath, key, encoded and encoded[1], None if encoded else result,
+                        digest))
+    return results, marshal.dumps(entries)
 
 
 def _pool_context():
@@ -116,10 +121,11 @@ class Parser:
         return [pool.submit(_parse_chunk, self.settings, paths[n:n + PARALLEL_CHUNK])
                 for n in range(0, len(paths), PARALLEL_CHUNK)]
 
-    def _take(self, results: list[tuple], stale: dict[str, tuple],
+    def _take(self, chunk: tuple[list[tuple], bytes], stale: dict[str, tuple],
               parsed: dict[str, FileState]) -> None:
-        decoded = cache.entries_from_texts([text for _, _, text, _, _ in results if text],
-                                           str(self.settings.items_dir))
+        results, entries = chunk
+        decoded = cache.entries_from_values(marshal.loads(entries),
+                                            str(self.settings.items_dir))
         for relpath, key, text, result, digest in results:
             if key is None or key != stale[relpath][:-1]:
                 continue  # changed while read: `read` reads it again

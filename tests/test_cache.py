@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import marshal
 import math
 import os
 import pickle
@@ -177,6 +178,13 @@ def test_every_value_an_entry_holds_round_trips_exactly(tmp_path):
     loaded = round_trip(tmp_path, entries)
     assert list(loaded) == list(entries)
     assert_same(loaded, as_read(tmp_path, entries), "entries")
+    # The parse workers hand their entries back marshalled (tuples stay tuples, which JSON
+    # makes lists): the main process must build the same results from them.
+    encoded = [cache.entry_and_text(relpath, key, result)
+               for relpath, (key, result) in entries.items()]
+    handed_back = marshal.loads(marshal.dumps([entry for entry, _ in encoded]))
+    assert_same(cache.entries_from_values(handed_back, str(tmp_path / "items")), loaded,
+                "handed back")
 
 
 def test_front_matter_as_yaml_and_toml_parse_it_round_trips_exactly(tmp_path):
