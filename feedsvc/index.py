@@ -12,6 +12,7 @@ import bisect
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 from datetime import datetime
 from types import MappingProxyType
 from typing import Mapping
@@ -106,8 +107,9 @@ EMPTY = Snapshot(items=(), by_url=MappingProxyType({}),
                  next_change=None)
 
 
-def sort_key(item: Item) -> tuple:
-    return (item.published, item.slug)
+# (published, slug): where an item sorts. An attrgetter, not a function: it runs in C, and
+# a rebuild calls it for every item.
+sort_key = attrgetter("published", "slug")
 
 
 ID_CONFLICT = ("give one a `slug` of its own, or set entry_id = \"permalink\" so ids follow "
@@ -155,10 +157,35 @@ class Index:
         bisect insertions."""
         self._bulk = []
 
+    def rebuild(self, states, now: datetime, digests: dict) -> None:
+        """Index every (path, state) of `states`, in path order, from scratch; `digests`
+        has the `file_digest` of some states' keys, as path -> (state, digest). The common
+        file (an item with no warnings and no conflict, published) is taken here in a few
+        steps: at 100,000 files, `apply` and `record` one by one took a second."""
+        self.start_rebuild()
+        owners, ids = self._owner["url"], self._owner["id"]
+        candidates, bulk, file_digests = self._candidates, self._bulk, self._file_digests
+        folded = 0
+        for path, state in states:
+            new = state.result
+            if type(new) is Item and not new.warnings and not new.draft and \
+                    new.published <= now and new.url not in owners and new.id not in ids:
+                candidates[path] = new
+                owners[new.url] = ids[new.id] = path
+                bulk.append(new)
+            else:
+                self._add(path, new, now, rebuilding=True)
+            made = digests.get(path)
+            digest = file_digests[path] = made[1] if made and made[0] is state \
+                else file_digest(path, state.key)
+            folded ^= int.from_bytes(digest[:8], "big")
+        self._digest ^= folded
+        self.finish_rebuild()
+
     def finish_rebuild(self) -> None:
         items, self._bulk = sorted(self._bulk or (), key=sort_key), None
         self._published = items
-        self._order = [sort_key(item) for item in items]
+        self._order = list(map(sort_key, items))
         self._updated = sorted(item.updated for item in items)
         self._by_url = {item.url: item for item in items}
         self._aliases = {alias: item for item in items for alias in item.aliases}

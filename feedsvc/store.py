@@ -196,15 +196,7 @@ class Store:
                 return False
         except NeedsRebuild:
             self._index, self._rebuilt = Index(), True
-            self._index.start_rebuild()
-            digests = self.parser.digests
-            for relpath in sorted(self._files):
-                state = self._files[relpath]
-                self._index.apply(relpath, None, state.result, now, rebuilding=True)
-                made = digests.get(relpath)
-                self._index.record(relpath, state.key, made[1] if made and made[0] is state
-                                   else None)
-            self._index.finish_rebuild()
+            self._index.rebuild(sorted(self._files.items()), now, self.parser.digests)
         stamp = now.replace(microsecond=0)
         if stamp == self.snapshot.stamp:
             # At most one snapshot per clock second: Last-Modified has whole seconds, and a
