@@ -148,8 +148,10 @@ def _construct(loader, node):
 # escapes, a flow list of such strings or plain words, or a plain scalar with none of YAML's
 # indicators. A plain scalar is resolved and built by PyYAML's own resolver and constructors
 # (so `yes`, `010`, `12:30:00` and dates mean what they mean there). Anything else, or any
-# doubt, gives None: the whole document goes to PyYAML.
-_FLAT_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?: +(.*))?")
+# doubt, gives None: the whole document goes to PyYAML. tests/test_properties.py holds it to
+# yaml.load.
+# (YAML's parser refuses a key longer than 1,024 characters.)
+_FLAT_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,199}):(?: +(.*))?")
 _PLAIN = re.compile(r"[A-Za-z0-9](?:[^#\t:]|:(?! ))*(?<![: ])")
 _QUOTED = re.compile(r'"[^"\\\t]*"|\'[^\'\t]*\'')
 _FLOW_ITEM = re.compile(r' *("[^"\\\t,]*"|\'[^\'\t,]*\'|[A-Za-z0-9][A-Za-z0-9 ._+/()-]*?) *(,|$)')

@@ -146,6 +146,7 @@ FLAT_LINES = st.one_of(USUAL_LINE, USUAL_LINE, USUAL_LINE, USUAL_LINE, FLAT_LINE
 @given(st.lists(FLAT_LINES, min_size=1, max_size=6))
 @example(['title: "Be article"', "date: 2012-01-01T08:08:00+01:00", "tags: [topic-65, a b]",
           "author: Writer 0", "when: 2024-01-05T10:00:00Z", "at: 12:30:00", "ok: yes"])
+@example(["k" * 1025 + ": a key too long for YAML"])
 def test_flat_front_matter_gives_what_pyyaml_gives(lines):
     """`key: value` lines are read without PyYAML's parser (frontmatter._flat): whatever the
     lines, the values (types and time zones included) or the error are PyYAML's."""
