@@ -294,12 +294,11 @@ class Index:
 
     # -- versions and snapshots ------------------------------------------------------------
 
-    def record(self, path: str, key: tuple | None, digest: bytes | None = None) -> None:
-        """Fold a file's stat key into the version (called after `apply`); `digest` is its
-        `file_digest`, when already made."""
+    def record(self, path: str, key: tuple | None) -> None:
+        """Fold a file's stat key into the version (called after `apply`)."""
         if key is None:
             return
-        digest = self._file_digests[path] = digest or file_digest(path, key)
+        digest = self._file_digests[path] = file_digest(path, key)
         self._digest ^= _folded(digest)
 
     def digest_of(self, path: str) -> bytes | None:

@@ -77,7 +77,8 @@ class Parser:
         self.folder = folder
         self.count = 0  # files parsed so far (tests use it to prove incremental work)
         # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text); and
-        # the `index.file_digest` of its key: relpath -> (its FileState, digest).
+        # the `index.file_digest` of its key: relpath -> (its FileState, digest), for the
+        # index rebuilt from that parse.
         self.encoded: dict[str, tuple[FileState, str]] = {}
         self.digests: dict[str, tuple[FileState, bytes]] = {}
 

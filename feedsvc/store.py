@@ -81,9 +81,7 @@ class Store:
                  len(self.snapshot.items), len(self.snapshot.errors))
         if not cached or self._changed >= SAVE_AT_START:
             self.save_cache()
-        # 55 MB of text at 100,000 items, and the digests the index holds: not kept past the
-        # start.
-        self.parser.encoded, self.parser.digests = {}, {}
+        self.parser.encoded = {}  # 55 MB of text at 100,000 items: not kept past the start
 
     def save_cache(self) -> None:
         """Write the on-disk cache if anything was parsed or removed since it was read."""
@@ -158,7 +156,10 @@ class Store:
             self._changed += len(changes)
             lost = sum(1 for old, new in changes.values()
                        if isinstance(old, Item) and not (new and isinstance(new.result, Item)))
-            return self._update_index(changes, lost)
+            try:
+                return self._update_index(changes, lost)
+            finally:
+                self.parser.digests = {}  # for a rebuild from this parse only
 
     def _scanned(self, found: dict[str, tuple]):
         """The files the scan finds that are to be read, each noted in `found` too."""
