@@ -84,6 +84,48 @@ def test_hubs_are_told_once_every_worker_applied_the_change():
     assert changes.wait_for_workers(mark, timeout=30) is True  # the dead are not waited for
 
 
+class HeldStore:
+    """A worker's store whose change waits for the next clock second (store.py publishes at
+    most one snapshot a second) until `release` is set; `looped` once `follow` has been round
+    its loop again after applying the change."""
+
+    class snapshot:
+        next_change = None
+
+    def __init__(self, release, looped):
+        self.release, self.looped, self.unpublished, self.applied = release, looped, False, False
+
+    def refresh(self, paths=None) -> bool:
+        if paths == [] and self.applied:
+            self.looped.set()
+        self.applied = self.applied or bool(paths)
+        self.unpublished = not self.release.is_set()
+        return not self.unpublished
+
+
+def following(changes: Changes, release, looped, done) -> None:
+    changes.follow(HeldStore(release, looped))
+    done.wait(timeout=30)
+
+
+def test_a_change_waiting_for_its_second_is_not_yet_served():
+    """A worker that applied a change but publishes it only next second still serves the old
+    feed: the hub must not be told (it would fetch the old feed from there)."""
+    fork = multiprocessing.get_context("fork")
+    changes = Changes(size=1024)
+    release, looped, done = fork.Event(), fork.Event(), fork.Event()
+    process = fork.Process(target=following, args=(changes, release, looped, done))
+    process.start()
+    changes.publish(["new.md"])
+    mark = changes._written()
+    assert looped.wait(timeout=30)  # applied, and round the loop once more
+    assert changes.wait_for_workers(mark, timeout=0) is False
+    release.set()  # the next second: published, so served
+    assert changes.wait_for_workers(mark, timeout=30) is True
+    done.set()
+    process.join(timeout=30)
+
+
 def workers_of(server) -> list[int]:
     pid = server.process.pid
     with open(f"/proc/{pid}/task/{pid}/children") as file:
