@@ -77,10 +77,10 @@ class Parser:
         self.folder = folder
         self.count = 0  # files parsed so far (tests use it to prove incremental work)
         # What `in_parallel` parsed, as cache entries: relpath -> (its FileState, text); and
-        # the `index.file_digest` of its key: relpath -> (its FileState, digest), for the
-        # index rebuilt from that parse.
+        # the `index.file_digest` of each parsed state's key, by relpath, for the index
+        # rebuilt in the same refresh (the store drops them after it).
         self.encoded: dict[str, tuple[FileState, str]] = {}
-        self.digests: dict[str, tuple[FileState, bytes]] = {}
+        self.digests: dict[str, bytes] = {}
 
     def in_parallel(self, files: Iterable[tuple[str, tuple]],
                     at_least: int = 0) -> dict[str, FileState]:
@@ -133,7 +133,7 @@ class Parser:
             if text is not None:
                 result = decoded[relpath][1]
             state = parsed[relpath] = _report(relpath, FileState(stale[relpath], result))
-            self.digests[relpath] = (state, digest)
+            self.digests[relpath] = digest
             if text is not None:
                 self.encoded[relpath] = (state, text)
 
