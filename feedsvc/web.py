@@ -49,13 +49,13 @@ class Service:
         policy = page_policy(settings)
         # Browsers must never sniff a feed (or anything else) into HTML; pages run no script;
         # a feed opened in a browser is a document too: no scripts, no plugins, no origin.
-        self._page_headers = [("X-Content-Type-Options", "nosniff"),
+        self._page_headers = (("X-Content-Type-Options", "nosniff"),
                               ("Content-Security-Policy", policy),
-                              ("Referrer-Policy", "strict-origin-when-cross-origin")]
-        self._other_headers = [("X-Content-Type-Options", "nosniff"),
-                               ("Content-Security-Policy", "default-src 'none'; sandbox")]
+                              ("Referrer-Policy", "strict-origin-when-cross-origin"))
+        self._other_headers = (("X-Content-Type-Options", "nosniff"),
+                               ("Content-Security-Policy", "default-src 'none'; sandbox"))
 
-    def security_headers(self, content_type: str) -> list[tuple[str, str]]:
+    def security_headers(self, content_type: str) -> tuple[tuple[str, str], ...]:
         return self._page_headers if content_type.startswith("text/html") else \
             self._other_headers
 
@@ -192,11 +192,12 @@ def send(document: Document | None) -> Response:
     """Answer GET/HEAD from a cached document: the best coding, validators, or a 304."""
     if document is None:
         abort(404)
+    # Security headers by the document's type: a 304 has no Content-Type for after_request
+    # to go by.
     status, headers, body = answer(
         document, False, request.headers.get("Accept-Encoding", ""),
-        request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"))
-    # By the document's type: a 304 has no Content-Type for after_request to go by.
-    headers.extend(service().security_headers(document.media_type))
+        request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"),
+        service().security_headers(document.media_type))
     stats = service().stats
     if stats is not None and document.feed_path is not None:
         stats.record(request.environ, document, request.method, status,
@@ -225,8 +226,8 @@ class FastPath:
                 accept = environ.get("HTTP_ACCEPT_ENCODING", "")
                 status, headers, body = answer(
                     document, method == "HEAD", accept, environ.get("HTTP_IF_NONE_MATCH"),
-                    environ.get("HTTP_IF_MODIFIED_SINCE"))
-                headers.extend(self.service.security_headers(document.media_type))
+                    environ.get("HTTP_IF_MODIFIED_SINCE"),
+                    self.service.security_headers(document.media_type))
                 start_response(STATUS_LINES[status], headers)
                 if self.service.access_log is not None:
                     self.service.access_log.record(environ, status, len(body))

@@ -12,6 +12,8 @@ import pytest
 from conftest import BASE_URL, write
 from jsonfeed import parse_json_feed
 
+from feedsvc.responses import Document, answer
+
 PATHS = ["/feed.atom", "/feed.rss", "/feed.json", "/", "/items/winter-solstice",
          "/items/winter-solstice.atom", "/items/winter-solstice.json", "/tags/feeds",
          "/tags/feeds/feed.atom", "/tags/"]
@@ -254,3 +256,28 @@ def test_fast_path_never_serves_a_stale_document(app, items_dir):
     write(items_dir, "2026-05-01-hot.md", "---\ntitle: Hot off the press\n---\nx\n")
     app.extensions["feedsvc"].store.refresh()
     assert b"Hot off the press" in client.get("/feed.atom").data
+
+
+def test_headers_made_once_per_coding_fit_each_request(make_app, items_dir):
+    """Each document's headers are built once per coding (responses._headers) and reused:
+    every request, in any order, still gets its own coding's ETag and length, a 304 no
+    body headers, and a list of its own to change."""
+    client = make_app(items_dir).test_client()
+    first = {coding: client.get("/feed.atom", headers={"Accept-Encoding": coding})
+             for coding in ("identity", "gzip", "br")}
+    for coding in ("br", "identity", "gzip", "br", "identity"):
+        again = client.get("/feed.atom", headers={"Accept-Encoding": coding})
+        assert sorted(again.headers.items()) == sorted(first[coding].headers.items())
+        tag = first[coding].headers["ETag"]
+        unchanged = client.get("/feed.atom", headers={"Accept-Encoding": coding,
+                                                      "If-None-Match": tag})
+        assert unchanged.status_code == 304 and unchanged.headers["ETag"] == tag
+        assert "Content-Length" not in unchanged.headers or \
+            unchanged.headers["Content-Length"] == "0"
+        assert "Content-Type" not in unchanged.headers
+    document = Document(b"<feed/>" * 100, "application/atom+xml", "public, max-age=60")
+    status, headers, body = answer(document, False, "gzip", None, None, (("X-A", "1"),))
+    headers.append(("X-Changed", "by the caller"))
+    assert answer(document, False, "gzip", None, None, (("X-A", "1"),))[1] == headers[:-1]
+    assert ("X-A", "1") in headers and ("Content-Encoding", "gzip") in headers
+    assert len(gzip.decompress(body)) == 700
