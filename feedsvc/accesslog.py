@@ -37,19 +37,24 @@ class AccessLog(Flusher):
     def record(self, environ, status: int, size: int | str) -> None:
         # The fields, not the environ: a second of requests must not hold their environs.
         get = environ.get
-        self._pending.append((time.time(), get("REMOTE_ADDR"), get("REQUEST_METHOD"),
-                              get("RAW_URI") or get("REQUEST_URI"), get("PATH_INFO"),
-                              get("QUERY_STRING"), get("SERVER_PROTOCOL"), status, size,
-                              get("HTTP_REFERER"), get("HTTP_USER_AGENT")))
+        self._pending.append((time.time(), get("REMOTE_ADDR"), (
+            get("REQUEST_METHOD"), get("RAW_URI") or get("REQUEST_URI"), get("PATH_INFO"),
+            get("QUERY_STRING"), get("SERVER_PROTOCOL"), status, size, get("HTTP_REFERER"),
+            get("HTTP_USER_AGENT"))))
 
     def flush(self) -> None:
         lines = []
-        pending = self._pending
+        pending, line = self._pending, self._line
+        tails: dict[tuple, str] = {}  # one formatting per distinct request in a flush
         while True:
             try:
-                lines.append(self._line(*pending.popleft()))
+                when, address, request = pending.popleft()
             except IndexError:
                 break
+            tail = tails.get(request)
+            if tail is None:
+                tail = tails[request] = self._tail(*request)
+            lines.append(line(when, address, tail))
         if lines:
             data = "".join(lines).encode("utf-8", "backslashreplace")
             stream = self._stream or sys.stdout
@@ -64,20 +69,25 @@ class AccessLog(Flusher):
                 except (OSError, ValueError):
                     pass  # nowhere to write: losing log lines must not stop the server
 
-    def _line(self, when: float, address, method, raw, path, query, protocol, status, size,
-              referer, agent) -> str:
+    def _line(self, when: float, address, tail: str) -> str:
         second = int(when)
         if second != self._stamp[0]:
             t = time.gmtime(second)
             self._stamp = (second, f"{t.tm_mday:02d}/{MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
                                    f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000")
+        return f"{address or '-'} - - [{self._stamp[1]}] {tail}\n"
+
+    @staticmethod
+    def _tail(method, raw, path, query, protocol, status, size, referer, agent) -> str:
+        """What follows the time: the request line, status, size, referer and user agent,
+        the same for every poll of a feed by one reader software."""
         target = raw or (path or "") + (f"?{query}" if query else "")
         request, referer, agent = f"{method} {target} {protocol}", referer or "-", agent or "-"
         line = f'"{request}" {status} {size} "{referer}" "{agent}"'
         if not (line.isascii() and line.isprintable() and line.count('"') == 6
                 and "\\" not in line):  # one look at the whole line, usually all it takes
             line = f'"{_clean(request)}" {status} {size} "{_clean(referer)}" "{_clean(agent)}"'
-        return f"{address or '-'} - - [{self._stamp[1]}] {line}\n"
+        return line
 
 
 def _clean(text: str) -> str:

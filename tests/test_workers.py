@@ -182,19 +182,23 @@ def test_access_log_lines_are_combined_format_and_escape_what_clients_send(make_
     client.get("/feed.atom", headers={"User-Agent": 'Reader/1.0 "quoted" \\ back',
                                       "Referer": "https://example.org/"})
     client.get("/feed.atom")  # answered from memory, without Flask
+    client.get("/feed.atom", environ_overrides={"REMOTE_ADDR": "192.0.2.7"})  # the same again
     client.head("/feed.atom")
     # What a raw socket can send (a client library refuses to): a WSGI string of latin-1 bytes.
     client.get("/items/nothing-here",
                environ_overrides={"HTTP_USER_AGENT": "evil\x1b[31m\r\nforg\xc3\xa9d"})
     svc.access_log.flush()
     lines = out.getvalue().splitlines()
-    assert len(lines) == 4, lines
-    first, second, head, missing = lines
+    assert len(lines) == 5, lines
+    first, second, other, head, missing = lines
     size = len(client.get("/feed.atom").data)
     assert first.startswith("127.0.0.1 - - [") and " +0000] " in first
     assert first.endswith(f'"GET /feed.atom HTTP/1.1" 200 {size} "https://example.org/" '
                           '"Reader/1.0 \\x22quoted\\x22 \\x5C back"')
     assert f'"GET /feed.atom HTTP/1.1" 200 {size} "-" ' in second
+    # Written once per distinct request in a flush (accesslog.py), but each with its address.
+    assert other.startswith("192.0.2.7 - - [") and other.partition("]")[2] == \
+        second.partition("]")[2]
     assert '"HEAD /feed.atom HTTP/1.1" 200 0 ' in head
     assert '"GET /items/nothing-here HTTP/1.1" 404 ' in missing
     assert missing.endswith('"evil\\x1B[31m\\x0D\\x0Aforg\\xC3\\xA9d"')  # one line: no forgery
