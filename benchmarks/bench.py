@@ -151,6 +151,9 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+WARM_UP = 3  # seconds of wrk, not counted, before the measured runs of each server
+
+
 def wrk(url: str, seconds: int, headers: dict | None = None, script: str | None = None) -> float:
     return wrk_run(url, seconds, headers, script)[0]
 
@@ -384,6 +387,7 @@ def nginx_rate(folder: Path, body: bytes, seconds: int, runs: int,
     try:
         url = f"http://127.0.0.1:{port}/feed.atom"
         wait_until(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 10)
+        wrk(url, WARM_UP)
         rates = [wrk(url, seconds) for _ in range(runs)]
         holder = Server.__new__(Server)  # just its memory_mb, on nginx's processes
         holder.process = nginx
@@ -413,6 +417,10 @@ def cmd_workers(args):
                 if body is None:
                     with urllib.request.urlopen(server.url + "feed.atom") as response:
                         body = response.read()
+                # Every worker up and past its first requests, as nginx is below: `ready`
+                # comes when one worker answers, and a run then may time one worker alone.
+                wait_until(lambda: len(server.memory_mb()) > workers, 60)
+                wrk(server.url + "feed.atom", WARM_UP)
                 rates = [wrk(server.url + "feed.atom", args.seconds) for _ in range(args.runs)]
                 memory = server.memory_mb()
                 rows.append((f"feedsvc, {workers} worker{'s' * (workers > 1)}, access log "
