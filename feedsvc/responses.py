@@ -190,30 +190,30 @@ def answer(document: Document, head: bool, accept_encoding: str, if_none_match: 
     takes, the validators, or a 304; `extra` headers go on both. The one place both request
     paths build a response."""
     coding = choose_coding(document, accept_encoding)
-    full, validators = _headers(document, coding, extra)
     if not_modified(document, if_none_match, if_modified_since):
-        return 304, list(validators), b""
-    return document.status, list(full), b"" if head else document.encoded(coding)
+        return 304, list(_headers(document, coding, extra, False)), b""
+    return document.status, list(_headers(document, coding, extra, True)), \
+        b"" if head else document.encoded(coding)
 
 
-def _headers(document: Document, coding: str | None,
-             extra: tuple[tuple[str, str], ...]) -> tuple[tuple, tuple]:
-    """The headers of the 200 and of the 304 in `coding`: the same for every request of the
-    document, so made once for each. With the coding remembered per Accept-Encoding, a
-    reader's poll of a feed answered from memory costs 2.1 µs of Python instead of 3.6."""
+def _headers(document: Document, coding: str | None, extra: tuple[tuple[str, str], ...],
+             full: bool) -> tuple[tuple[str, str], ...]:
+    """The headers of the 200 (`full`) or of the 304 in `coding`: the same for every request
+    of the document, so made once for each. With the coding remembered per Accept-Encoding, a
+    reader's poll of a feed answered from memory costs 2.1–2.3 µs of Python instead of 3.6."""
     answers = document.__dict__.setdefault("_answers", {})
-    found = answers.get((coding, extra))
+    found = answers.get((coding, extra, full))
     if found is None:
-        validators = [("ETag", document.etag(coding)), ("Cache-Control", document.cache_control),
-                      ("Vary", "Accept-Encoding"), *document.headers]
+        headers = [("ETag", document.etag(coding)), ("Cache-Control", document.cache_control),
+                   ("Vary", "Accept-Encoding"), *document.headers]
         if document.last_modified is not None:
-            validators.append(("Last-Modified", document.modified_header))
-        full = [*validators, ("Content-Type", document.media_type)]
-        if coding:
-            full.append(("Content-Encoding", coding))
-        full.append(("Content-Length", str(len(document.encoded(coding)))))
-        found = answers[(coding, extra)] = (tuple(full + list(extra)),
-                                            tuple(validators + list(extra)))
+            headers.append(("Last-Modified", document.modified_header))
+        if full:  # a 304 has no body headers, and needs no compressed body to count
+            headers.append(("Content-Type", document.media_type))
+            if coding:
+                headers.append(("Content-Encoding", coding))
+            headers.append(("Content-Length", str(len(document.encoded(coding)))))
+        found = answers[(coding, extra, full)] = (*headers, *extra)
     return found
 
 
