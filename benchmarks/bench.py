@@ -63,6 +63,20 @@ def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
     raise TimeoutError("server not ready")
 
 
+# Linux's autogroup scheduler shares the CPU fairly between sessions first, then between the
+# threads inside each. A server started in wrk's session competes with wrk thread by thread,
+# and the one with more threads takes more of the cores: on 2026-12-02 feedsvc (a dozen
+# threads) did 41,000 req/s in wrk's session and 35,000 in its own, nginx (2 processes) 75,000
+# and 73,000. Before, feedsvc ran in a session of its own and nginx in wrk's. Now wrk and every
+# server each get one, as separate machines would be; `--same-session` puts them all in the
+# bench's session instead (each server in a process group of its own, for stop()).
+SESSION = {"start_new_session": True}
+
+
+def server_session() -> dict:
+    return SESSION or {"process_group": 0}
+
+
 class Server:
     def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
                  extra_env: dict | None = None, access_log: bool = False, stats: bool = True,
@@ -89,7 +103,7 @@ class Server:
             stderr=subprocess.DEVNULL,
             # `-m feedsvc` imports the package from the working folder first: `code` runs
             # another checkout (a baseline) with this one's environment.
-            cwd=code, start_new_session=True)
+            cwd=code, **server_session())
 
     def health(self) -> dict:
         import json
@@ -167,7 +181,7 @@ def wrk_run(url: str, seconds: int, headers: dict | None = None,
     if script:
         command += ["-s", script]
     output = subprocess.run(command + [url], capture_output=True, text=True,
-                            timeout=seconds + 30).stdout
+                            timeout=seconds + 30, **SESSION).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(0)}")
@@ -201,7 +215,8 @@ def cmd_throughput(args):
             finally:
                 server.stop()
         nginx = subprocess.Popen(["nginx", "-c", f"{folder}/nginx.conf", "-p", folder],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 **SESSION)
         try:
             wait_until(lambda: urllib.request.urlopen(
                 f"http://127.0.0.1:{nginx_port}/feed.atom", timeout=2).status == 200, 10)
@@ -383,7 +398,7 @@ def nginx_rate(folder: Path, body: bytes, seconds: int, runs: int,
     conf.write_text(NGINX_DEBIAN.format(dir=folder, port=port, access=access)
                     .replace(f"access_log {folder}/off;", "access_log off;"))
     nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(folder)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **SESSION)
     try:
         url = f"http://127.0.0.1:{port}/feed.atom"
         wait_until(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 10)
@@ -470,6 +485,10 @@ def main():
     workers.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     workers.add_argument("--seconds", type=int, default=10)
     workers.add_argument("--runs", type=int, default=3)
+    for name in ("throughput", "workers"):
+        commands.choices[name].add_argument(
+            "--same-session", action="store_true",
+            help="run wrk and the servers in the bench's own session (see SESSION)")
     for name in ("startup", "update", "item-page", "workers"):
         command = commands.choices.get(name) or commands.add_parser(name)
         command.add_argument("--items", type=int, default=100_000)
@@ -480,6 +499,8 @@ def main():
     commands.choices["update"].add_argument("--edits", type=int, default=10)
     commands.choices["item-page"].add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
+    if getattr(args, "same_session", False):
+        SESSION.clear()
     {"throughput": cmd_throughput, "startup": cmd_startup, "update": cmd_update,
      "item-page": cmd_item_page, "workers": cmd_workers}[args.command](args)
 
