@@ -108,9 +108,7 @@ def serve(items_dir, config_file, host, port, base_url, workers, access_log, sta
         address=host,
         port=port,
         workers=workers,
-        # Requests are answered from memory, rarely blocked on the disk: a few Python threads
-        # per core keep the GIL busy; hundreds (granian's WSGI default) only contend for it.
-        blocking_threads=2 * (os.cpu_count() or 1) + 1,
+        blocking_threads=web.PYTHON_THREADS,
         # Our own access log (accesslog.py), written off the request path; granian's formats
         # each line in the request's thread.
         log_access=False,

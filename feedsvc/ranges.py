@@ -125,12 +125,19 @@ def _date(header: str | None, modified: datetime, later: bool) -> bool:
     return modified > since if later else modified <= since
 
 
+# granian queues up to 4 chunks of a streamed body; a Python thread then waits until the
+# client takes more. A slice of at most this many bytes never waits on the client.
+UNHELD_BYTES = 4 * CHUNK
+
+
 class FileSlice:
     """The bytes start..stop-1 of an open file, in chunks, as a WSGI body; closed by the
-    server when done or when the client goes away."""
+    server when done or when the client goes away. `release` (if any) is called once, at
+    the close."""
 
-    def __init__(self, file, start: int, stop: int):
+    def __init__(self, file, start: int, stop: int, release=None):
         self.file, self.position, self.stop = file, start, stop
+        self._release = release
 
     def __iter__(self):
         self.file.seek(self.position)
@@ -143,3 +150,6 @@ class FileSlice:
 
     def close(self) -> None:
         self.file.close()
+        release, self._release = self._release, None
+        if release is not None:
+            release()

@@ -6,6 +6,7 @@ per snapshot version; `send` answers from it with validators, compression and 30
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
     from .workers import Changes
 
 DOCUMENT_CACHE_SIZE = 4096
+# Python threads a worker answers requests in (granian's blocking threads). Requests are
+# answered from memory, rarely blocked on the disk: a few per core keep the GIL busy;
+# hundreds (granian's WSGI default) only contend for it. Long file downloads (ranges.py) may
+# hold all but one of them: a crowd of slow downloaders never stops the feeds.
+PYTHON_THREADS = 2 * (os.cpu_count() or 1) + 1
 ASSETS = {"style.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
 ASSET_DIGEST = 12
 
@@ -46,6 +52,7 @@ class Service:
         self._documents: OrderedDict[tuple, Document] = OrderedDict()
         self._hot: dict[str, tuple[str, Document]] = {}  # PATH_INFO -> (version, document)
         self._lock = threading.Lock()
+        self.streams = threading.BoundedSemaphore(PYTHON_THREADS - 1)
         policy = page_policy(settings)
         # Browsers must never sniff a feed (or anything else) into HTML; pages run no script;
         # a feed opened in a browser is a document too: no scripts, no plugins, no origin.

@@ -4,13 +4,16 @@ preconditions, by the real `feedsvc serve`, and never a file outside the items f
 from __future__ import annotations
 
 import os
+import socket
 import urllib.request
+from collections import Counter
 from datetime import datetime, timezone
 
 import feedparser
 import pytest
 
 from feedsvc.ranges import Decision, FileVersion, decide
+from feedsvc.web import PYTHON_THREADS
 
 from conftest import wait_for, write
 
@@ -106,3 +109,43 @@ def test_a_podcast_app_seeks_in_an_episode(serve, tmp_path):
     wait_for(lambda: length() == str(2 * len(audio)), what=lambda: f"length {length()}")
     status, headers, _ = server.get(path, {"Range": "bytes=0-0", "If-Range": etag})
     assert status == 200 and headers["ETag"] != etag
+
+
+def test_a_crowd_of_stalled_downloads_never_stops_the_feeds(serve, tmp_path):
+    """granian streams a file from one of a worker's few Python threads, which waits while
+    the client does not read. Once all but one of a worker's threads are held so, a further
+    long download gets a 503 with Retry-After, and the feeds keep answering."""
+    items = tmp_path / "items"
+    (items / "show/one").mkdir(parents=True)
+    (items / "show/one/one.mp3").write_bytes(os.urandom(16_000_000))  # far past any buffer
+    write(items, "show/one/index.md", "---\ntitle: One\ndate: 2025-01-05\nenclosure: one.mp3\n"
+                                      "---\nNotes.\n")
+    server = serve(items)
+    heads, crowd = [], []
+    try:
+        for _ in range(4 * PYTHON_THREADS):  # more than all workers have, however spread
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow phone
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", server.port))
+            sock.sendall(b"GET /items/one/one.mp3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            crowd.append(sock)
+        for sock in crowd:  # each answered; a 200 holds its thread from here on
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(4096)
+            heads.append(head.partition(b"\r\n\r\n")[0].decode("latin-1").lower())
+        statuses = Counter(int(head[9:12]) for head in heads)
+        assert set(statuses) == {200, 503} and statuses[200] >= PYTHON_THREADS - 1
+        busy = next(head for head in heads if head.startswith("http/1.1 503"))
+        assert "\r\nretry-after: " in busy and "\r\ncache-control: no-store" in busy
+        for _ in range(10):  # new connections, spread over the workers
+            status, _, body = server.get("/feed.atom")
+            assert status == 200 and feedparser.parse(body).entries[0].title == "One"
+        status, _, body = server.get("/items/one/one.mp3", {"Range": "bytes=0-9"})
+        assert status == 206 and len(body) == 10  # a short slice never waits on its client
+    finally:
+        for sock in crowd:
+            sock.close()
+    wait_for(lambda: server.get("/items/one/one.mp3", {"Range": "bytes=0-1999999"})[0] == 206,
+             what="a long download answered again once the crowd left")

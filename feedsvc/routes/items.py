@@ -30,6 +30,7 @@ from .pages import collection_page, html_document, json_ld
 
 blueprint = Blueprint("items", __name__)
 MAX_RESOURCE_BYTES = 64_000_000
+RETRY_STREAM = 10  # seconds: a download turned away (503) for want of a free thread
 DOCUMENT_TYPES = {"atom": "application/atom+xml;type=entry; charset=utf-8",
                   "json": "application/feed+json; charset=utf-8"}
 
@@ -176,9 +177,22 @@ def _ranged(file, status: os.stat_result, kind: str, caching: str) -> Response:
         file.close()
         response_class = NotModified if decision.status == 304 else Response
         return response_class(status=decision.status, headers=headers)
-    headers["Content-Length"] = str(decision.stop - decision.start)
+    size = decision.stop - decision.start
+    release = None
+    if size > ranges.UNHELD_BYTES and request.method != "HEAD":
+        # A long body holds one of this process's few Python threads for as long as its
+        # client takes to read it: the last thread is kept for everything else.
+        streams = service().streams
+        if not streams.acquire(blocking=False):
+            file.close()
+            return Response("Too many downloads at once here; try again shortly.\n",
+                            status=503, content_type="text/plain; charset=utf-8",
+                            headers={"Retry-After": str(RETRY_STREAM),
+                                     "Cache-Control": "no-store"})
+        release = streams.release
+    headers["Content-Length"] = str(size)
     # direct_passthrough: Werkzeug hands the slice to the server as it is (and drops the
     # body of a HEAD, closing the file).
-    return Response(ranges.FileSlice(file, decision.start, decision.stop),
+    return Response(ranges.FileSlice(file, decision.start, decision.stop, release),
                     status=decision.status, headers=headers, content_type=kind,
                     direct_passthrough=True)
