@@ -73,10 +73,6 @@ def wait_until(predicate, timeout: float = 600, interval: float = 0.05):
 SESSION = {"start_new_session": True}
 
 
-def server_session() -> dict:
-    return SESSION or {"process_group": 0}
-
-
 class Server:
     def __init__(self, items: Path, workers: int = 1, cache_dir: str | None = None,
                  extra_env: dict | None = None, access_log: bool = False, stats: bool = True,
@@ -103,7 +99,7 @@ class Server:
             stderr=subprocess.DEVNULL,
             # `-m feedsvc` imports the package from the working folder first: `code` runs
             # another checkout (a baseline) with this one's environment.
-            cwd=code, **server_session())
+            cwd=code, **(SESSION or {"process_group": 0}))
 
     def health(self) -> dict:
         import json
